@@ -1,0 +1,20 @@
+// Package cmd builds spicegate's command tree (cobra), one register function
+// per command, so that cmd/spicegate stays a few lines.
+package cmd
+
+import (
+	"github.com/spf13/cobra"
+)
+
+// NewRootCommand returns the root `spicegate` command with every subcommand
+// registered. Errors are returned, not printed: main prints them once.
+func NewRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "spicegate",
+		Short:         "Relationship-based authorization for the LLM platform, on SpiceDB",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	registerValidateCmd(root)
+	return root
+}
