@@ -92,6 +92,7 @@ var matrix = []struct {
 	{"create_api_token", []role{roleUser, roleReadonly, roleSupport}},
 	{"update_billing", []role{roleUser, roleSupport}},
 	{"update_user_profile", []role{roleSupport}},
+	{"change_role", []role{roleSupport}},
 	{"remove_member", []role{roleSupport}},
 	{"delete_api_token", []role{roleSupport}},
 	{"delete_account", []role{roleSupport}},

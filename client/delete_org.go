@@ -1,0 +1,144 @@
+package client
+
+import (
+	"context"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+)
+
+// artifactTypes lists what belongs to an organization through an
+// `organization` relation, with the artifact's other relations, which go
+// with it. Keep it in step with schema.zed.
+var artifactTypes = []struct {
+	typ       string
+	relations []string
+}{
+	{TypeDataset, []string{RelOwner}},
+	{TypeAdapterRepository, []string{RelOwner}},
+	{TypeTrainingJob, []string{RelRepository, RelCreator}},
+	{TypeDeployment, nil},
+	{TypeAPIToken, []string{RelOwner}},
+	{TypeInvite, []string{RelInviter, RelGrantsUser, RelGrantsReadonly, RelAcceptedBy}},
+}
+
+// DeleteOrganization is the support action "delete the entire account and
+// all artifacts": it removes every relationship of the organization, of
+// every artifact that belongs to it (datasets, adapter repositories,
+// training jobs, deployments, API tokens and their indexes, invites), and
+// every relationship whose subject is the organization (its private LLMs'
+// prompter, its platform listing).
+//
+// An organization with 100,000 artifacts does not fit in one write, so the
+// deletion goes in pages, each a short call that honours ctx. It is not
+// atomic, but it is resumable: the links from artifacts to the
+// organization go last (and the organization's own relationships after
+// them), so calling it again after an interruption finishes the job.
+// Members keep their access to what is not yet deleted until the end. It
+// fails with ErrNotFound when there is nothing to delete.
+//
+// Cost: for each artifact type it reads the artifacts' other relations
+// type-wide (e.g. every dataset#owner), because that is one indexed scan
+// on every datastore, where one call per artifact is not.
+func (c *Client) DeleteOrganization(ctx context.Context, org string) (Revision, error) {
+	const op = "DeleteOrganization"
+	if err := validateID("org", org); err != nil {
+		return "", err
+	}
+	orgSubject := Organization(org).Subject()
+	var last Revision
+	keep := func(rev Revision) {
+		if rev != "" {
+			last = rev
+		}
+	}
+
+	for _, at := range artifactTypes {
+		ids := map[string]struct{}{}
+		for r, err := range c.read(ctx, filter(at.typ, "", RelOrganization, &orgSubject), FullyConsistent(), 0) {
+			if err != nil {
+				return last, translate(op, err)
+			}
+			ids[r.GetResource().GetObjectId()] = struct{}{}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		for _, relation := range at.relations {
+			rev, err := c.deleteWhere(ctx, op, filter(at.typ, "", relation, nil), func(r *v1.Relationship) bool {
+				_, ok := ids[r.GetResource().GetObjectId()]
+				return ok
+			})
+			if err != nil {
+				return last, err
+			}
+			keep(rev)
+		}
+		if at.typ == TypeAPIToken {
+			// The owners' token indexes: user:X#api_token@api_token:ID.
+			tokens := Subject{Object: Object{Type: TypeAPIToken}}
+			rev, err := c.deleteWhere(ctx, op, filter(TypeUser, "", RelAPIToken, &tokens), func(r *v1.Relationship) bool {
+				_, ok := ids[r.GetSubject().GetObject().GetObjectId()]
+				return ok
+			})
+			if err != nil {
+				return last, err
+			}
+			keep(rev)
+		}
+		rev, err := c.deleteMatching(ctx, op, filter(at.typ, "", RelOrganization, &orgSubject))
+		if err != nil {
+			return last, err
+		}
+		keep(rev)
+	}
+
+	members := Subject{Object: Organization(org), Relation: PermMember}
+	for _, f := range []*v1.RelationshipFilter{
+		filter(TypeLLM, "", RelPrompter, &members),
+		filter(TypePlatform, PlatformID, RelOrganization, &orgSubject),
+		filter(TypeOrganization, org, "", nil),
+	} {
+		rev, err := c.deleteMatching(ctx, op, f)
+		if err != nil {
+			return last, err
+		}
+		keep(rev)
+	}
+	if last == "" {
+		return "", opErr(op, ErrNotFound, "organization %q has nothing to delete", org)
+	}
+	return last, nil
+}
+
+// deleteWhere deletes the relationships the filter matches and keep
+// accepts, a page of deletions at a time.
+func (c *Client) deleteWhere(ctx context.Context, op string, f *v1.RelationshipFilter, keep func(*v1.Relationship) bool) (Revision, error) {
+	var last Revision
+	var batch []*v1.RelationshipUpdate
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		rev, err := c.writeBatches(ctx, op, batch)
+		if err != nil {
+			return err
+		}
+		last, batch = rev, batch[:0]
+		return nil
+	}
+	for r, err := range c.read(ctx, f, FullyConsistent(), 0) {
+		if err != nil {
+			return last, translate(op, err)
+		}
+		if !keep(r) {
+			continue
+		}
+		batch = append(batch, remove(r))
+		if len(batch) == c.cfg.maxWriteSize {
+			if err := flush(); err != nil {
+				return last, err
+			}
+		}
+	}
+	return last, flush()
+}

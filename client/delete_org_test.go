@@ -1,0 +1,169 @@
+package client_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/spicegate/spicegate/client"
+	"github.com/spicegate/spicegate/internal/spicedbtest"
+)
+
+// allRelationships reads every relationship of the schema's types, as strings.
+func allRelationships(t *testing.T, perms v1.PermissionsServiceClient) []string {
+	t.Helper()
+	var out []string
+	for _, typ := range []string{
+		client.TypeUser, client.TypePlatform, client.TypeOrganization, client.TypeDataset, client.TypeAdapterRepository,
+		client.TypeTrainingJob, client.TypeDeployment, client.TypeAPIToken, client.TypeLLM, client.TypeInvite,
+	} {
+		stream, err := perms.ReadRelationships(t.Context(), &v1.ReadRelationshipsRequest{
+			Consistency:        &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}},
+			RelationshipFilter: &v1.RelationshipFilter{ResourceType: typ},
+		})
+		require.NoError(t, err)
+		for {
+			r, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			require.NoError(t, err)
+			rel := r.GetRelationship()
+			s := fmt.Sprintf("%s:%s#%s@%s:%s", rel.GetResource().GetObjectType(), rel.GetResource().GetObjectId(), rel.GetRelation(),
+				rel.GetSubject().GetObject().GetObjectType(), rel.GetSubject().GetObject().GetObjectId())
+			if sr := rel.GetSubject().GetOptionalRelation(); sr != "" {
+				s += "#" + sr
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func TestDeleteOrganizationRemovesEverythingOfIt(t *testing.T) {
+	srv := spicedbtest.Start(t)
+	c := srv.Client(t)
+	perms := v1.NewPermissionsServiceClient(srv.Conn(t))
+	ctx := t.Context()
+
+	// Two organizations with one of everything each; alice is in both.
+	for _, org := range []string{"acme", "globex"} {
+		owner := map[string]string{"acme": "alice", "globex": "bob"}[org]
+		_, err := c.CreateOrganization(ctx, org, owner)
+		require.NoError(t, err)
+		_, err = c.AddMember(ctx, org, org+"_ro", client.RoleReadonly)
+		require.NoError(t, err)
+		_, err = c.RegisterDataset(ctx, org, org+"_data", owner)
+		require.NoError(t, err)
+		_, err = c.RegisterAdapterRepository(ctx, org, org+"_repo", owner)
+		require.NoError(t, err)
+		_, err = c.RegisterTrainingJob(ctx, org, org+"_job", org+"_repo", owner)
+		require.NoError(t, err)
+		_, err = c.RegisterDeployment(ctx, org, org+"_deploy")
+		require.NoError(t, err)
+		_, _, err = c.CreateAPIToken(ctx, org, owner)
+		require.NoError(t, err)
+		_, err = c.CreateInvite(ctx, org, owner, client.RoleUser, time.Hour)
+		require.NoError(t, err)
+		_, err = c.RegisterPrivateLLM(ctx, org, org+"_llm")
+		require.NoError(t, err)
+	}
+	_, err := c.AddMember(ctx, "globex", "alice", client.RoleUser)
+	require.NoError(t, err)
+	aliceGlobexTok, _, err := c.CreateAPIToken(ctx, "globex", "alice")
+	require.NoError(t, err)
+	_, err = c.RegisterSharedLLM(ctx, "shared")
+	require.NoError(t, err)
+
+	before := allRelationships(t, perms)
+	rev, err := c.DeleteOrganization(ctx, "acme")
+	require.NoError(t, err)
+	assert.NotEmpty(t, rev)
+
+	after := allRelationships(t, perms)
+	for _, r := range after {
+		assert.NotContains(t, r, "acme", "left behind: %s", r)
+	}
+	// Everything else is untouched: globex's relationships and the shared LLM.
+	var others []string
+	for _, r := range before {
+		if !strings.Contains(r, "acme") && !ofAcmeArtifact(r, before) {
+			others = append(others, r)
+		}
+	}
+	assert.ElementsMatch(t, others, after)
+	assert.True(t, allowed(t, c, client.APIToken(aliceGlobexTok), client.PermDeploy, client.Organization("globex")))
+	assert.False(t, allowed(t, c, client.User("alice"), client.PermMember, client.Organization("acme")))
+
+	_, err = c.DeleteOrganization(ctx, "acme")
+	require.ErrorIs(t, err, client.ErrNotFound, "nothing left to delete")
+}
+
+// ofAcmeArtifact reports whether r is a relationship of one of acme's
+// artifacts (as resource, or as subject: a token index user:X#api_token@api_token:T),
+// whose ID does not say so but whose organization relationship does.
+func ofAcmeArtifact(r string, all []string) bool {
+	resource, _, _ := strings.Cut(r, "#")
+	_, subject, _ := strings.Cut(r, "@")
+	if strings.HasPrefix(resource, client.TypePlatform+":") {
+		return false // the platform lists organizations; it is nobody's artifact
+	}
+	for _, other := range all {
+		if other == resource+"#organization@organization:acme" || other == subject+"#organization@organization:acme" {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDeleteLargeOrganization deletes an organization of 100,000 datasets
+// (and the other organization's data stays).
+func TestDeleteLargeOrganization(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large: run without -short")
+	}
+	srv := spicedbtest.Start(t)
+	c := srv.Client(t)
+	perms := v1.NewPermissionsServiceClient(srv.Conn(t))
+	ctx := t.Context()
+	seedOrgs(t, c)
+	_, err := c.RegisterDataset(ctx, "globex", "globex_data", "bob")
+	require.NoError(t, err)
+
+	const n = 100_000
+	stream, err := perms.ImportBulkRelationships(ctx)
+	require.NoError(t, err)
+	batch := make([]*v1.Relationship, 0, 2000)
+	for i := range n {
+		d := &v1.ObjectReference{ObjectType: client.TypeDataset, ObjectId: fmt.Sprintf("d%06d", i)}
+		batch = append(batch,
+			&v1.Relationship{Resource: d, Relation: client.RelOrganization, Subject: &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: client.TypeOrganization, ObjectId: "acme"}}},
+			&v1.Relationship{Resource: d, Relation: client.RelOwner, Subject: &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: client.TypeUser, ObjectId: "alice"}}},
+		)
+		if len(batch) == cap(batch) {
+			require.NoError(t, stream.Send(&v1.ImportBulkRelationshipsRequest{Relationships: batch}))
+			batch = batch[:0]
+		}
+	}
+	resp, err := stream.CloseAndRecv()
+	require.NoError(t, err)
+	require.Equal(t, uint64(2*n), resp.GetNumLoaded())
+
+	_, err = c.DeleteOrganization(ctx, "acme")
+	require.NoError(t, err)
+
+	left := allRelationships(t, perms)
+	for _, r := range left {
+		require.NotContains(t, r, "acme")
+		require.False(t, strings.HasPrefix(r, "dataset:d"), "left behind: %s", r)
+	}
+	assert.Contains(t, left, "dataset:globex_data#organization@organization:globex")
+	assert.True(t, allowed(t, c, client.User("bob"), client.PermView, client.Dataset("globex_data")))
+}

@@ -1,0 +1,178 @@
+package client
+
+import (
+	"context"
+	"time"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+)
+
+// RelAcceptedBy records who used an invite (see schema.zed, definition invite).
+const RelAcceptedBy = "accepted_by"
+
+// MaxInviteTTL bounds how long an invite may live.
+const MaxInviteTTL = 90 * 24 * time.Hour
+
+// InviteInfo is a pending (or used) invitation to join an organization.
+type InviteInfo struct {
+	// ID is the invite's secret: 128 random bits, the token of the link.
+	ID      string
+	Org     string
+	Inviter string
+	Role    Role
+	// ExpiresAt is when the invite stops working.
+	ExpiresAt time.Time
+	// AcceptedBy is the user who used it; empty while pending.
+	AcceptedBy string
+	// Revision is the revision the invite was written at (CreateInvite only).
+	Revision Revision
+}
+
+func grantsRelation(role Role) string {
+	if role == RoleReadonly {
+		return RelGrantsReadonly
+	}
+	return RelGrantsUser
+}
+
+// CreateInvite creates an invite to join org with role (User or
+// Read-only), valid for ttl. Accepting it requires, at that time, that the
+// inviter still may invite (invite#vouched). It fails with ErrNotFound
+// when the inviter is not a member of org. The ID is unguessable: whoever
+// holds it may accept, so hand it only to the invitee.
+func (c *Client) CreateInvite(ctx context.Context, org, inviter string, role Role, ttl time.Duration) (InviteInfo, error) {
+	if err := validateID("org", org); err != nil {
+		return InviteInfo{}, err
+	}
+	if err := validateID("inviter", inviter); err != nil {
+		return InviteInfo{}, err
+	}
+	if !role.invitable() {
+		return InviteInfo{}, argErr("role", string(role), "an invite grants user or readonly")
+	}
+	if ttl <= 0 || ttl > MaxInviteTTL {
+		return InviteInfo{}, argErr("ttl", ttl.String(), "must be positive and at most 90 days")
+	}
+	id, err := newSecretID()
+	if err != nil {
+		return InviteInfo{}, &Error{Op: "CreateInvite", Kind: ErrInternal, Err: err}
+	}
+	expires := time.Now().Add(ttl).UTC().Truncate(time.Second)
+	inv := Invite(id)
+	updates := []*v1.RelationshipUpdate{
+		create(expiring(rel(inv, RelOrganization, Organization(org).Subject()), expires)),
+		create(expiring(rel(inv, RelInviter, User(inviter)), expires)),
+		create(expiring(rel(inv, grantsRelation(role), Subject{Object: Object{Type: TypeUser, ID: "*"}}), expires)),
+	}
+	pres := []precondition{
+		mustExist(memberFilter(org, inviter), opErr("", ErrNotFound, "inviter %q is not a member of %q", inviter, org)),
+	}
+	rev, err := c.write(ctx, "CreateInvite", updates, pres, false)
+	if err != nil {
+		return InviteInfo{}, err
+	}
+	return InviteInfo{ID: id, Org: org, Inviter: inviter, Role: role, ExpiresAt: expires, Revision: rev}, nil
+}
+
+// GetInvite reads an invite, fully consistent. An invite that expired, was
+// revoked, or never existed is ErrNotFound.
+func (c *Client) GetInvite(ctx context.Context, id string) (InviteInfo, error) {
+	if err := validateID("invite", id); err != nil {
+		return InviteInfo{}, err
+	}
+	info := InviteInfo{ID: id}
+	for r, err := range c.read(ctx, filter(TypeInvite, id, "", nil), FullyConsistent(), 0) {
+		if err != nil {
+			return InviteInfo{}, translate("GetInvite", err)
+		}
+		subject := r.GetSubject().GetObject().GetObjectId()
+		switch r.GetRelation() {
+		case RelOrganization:
+			info.Org = subject
+		case RelInviter:
+			info.Inviter = subject
+		case RelGrantsUser:
+			info.Role = RoleUser
+		case RelGrantsReadonly:
+			info.Role = RoleReadonly
+		case RelAcceptedBy:
+			info.AcceptedBy = subject
+		}
+		if exp := r.GetOptionalExpiresAt(); exp != nil {
+			info.ExpiresAt = exp.AsTime()
+		}
+	}
+	if info.AcceptedBy == "" && (info.Org == "" || info.Inviter == "" || info.Role == "") {
+		return InviteInfo{}, opErr("GetInvite", ErrNotFound, "invite does not exist, expired, or was revoked")
+	}
+	return info, nil
+}
+
+// AcceptInvite makes userID a member of the invite's organization with its
+// role and consumes the invite, in one atomic write whose preconditions
+// make sure that, of many concurrent accepts, exactly one succeeds.
+//
+// Errors: ErrNotFound when the invite does not exist, expired, was
+// revoked, or its inviter may no longer invite; ErrConflict when it was
+// already accepted (by anyone, including concurrently); ErrAlreadyExists
+// when userID is already a member (the invite is then left as it was).
+func (c *Client) AcceptInvite(ctx context.Context, id, userID string) (Member, Revision, error) {
+	if err := validateID("user", userID); err != nil {
+		return Member{}, "", err
+	}
+	info, err := c.GetInvite(ctx, id)
+	if err != nil {
+		return Member{}, "", translate("AcceptInvite", err)
+	}
+	if info.AcceptedBy != "" {
+		return Member{}, "", opErr("AcceptInvite", ErrConflict, "invite was already accepted")
+	}
+	vouched, err := c.Check(ctx, User(info.Inviter), PermVouched, Invite(id), WithConsistency(FullyConsistent()))
+	if err != nil {
+		return Member{}, "", translate("AcceptInvite", err)
+	}
+	if !vouched.Allowed() {
+		// A concurrent accept may have consumed the invite (and its inviter
+		// relationship) since it was read: that is a conflict, not a dead invite.
+		if again, err := c.GetInvite(ctx, id); err != nil || again.AcceptedBy != "" {
+			return Member{}, "", opErr("AcceptInvite", ErrConflict, "invite was accepted or revoked meanwhile")
+		}
+		return Member{}, "", opErr("AcceptInvite", ErrNotFound, "invite is no longer valid: its inviter may no longer invite")
+	}
+
+	inv := Invite(id)
+	org := Organization(info.Org)
+	updates := []*v1.RelationshipUpdate{
+		create(rel(org, string(info.Role), User(userID))),
+		remove(rel(inv, RelOrganization, org.Subject())),
+		remove(rel(inv, RelInviter, User(info.Inviter))),
+		remove(rel(inv, grantsRelation(info.Role), Subject{Object: Object{Type: TypeUser, ID: "*"}})),
+		touch(expiring(rel(inv, RelAcceptedBy, User(userID)), info.ExpiresAt)),
+	}
+	orgSubject := org.Subject()
+	pres := []precondition{
+		mustExist(filter(TypeInvite, id, RelOrganization, &orgSubject), opErr("", ErrConflict, "invite was accepted or revoked meanwhile")),
+		mustNotExist(memberFilter(info.Org, userID), opErr("", ErrAlreadyExists, "user %q is already a member of %q", userID, info.Org)),
+	}
+	rev, err := c.write(ctx, "AcceptInvite", updates, pres, false)
+	if err != nil {
+		return Member{}, "", err
+	}
+	return Member{UserID: userID, Role: info.Role}, rev, nil
+}
+
+// RevokeInvite deletes an invite (pending or used). It fails with
+// ErrNotFound when there is nothing to delete.
+func (c *Client) RevokeInvite(ctx context.Context, id string) (Revision, error) {
+	if err := validateID("invite", id); err != nil {
+		return "", err
+	}
+	rev, err := c.deleteMatching(ctx, "RevokeInvite", filter(TypeInvite, id, "", nil))
+	if err != nil {
+		return "", err
+	}
+	if rev == "" {
+		return "", opErr("RevokeInvite", ErrNotFound, "invite does not exist, expired, or was revoked")
+	}
+	return rev, nil
+}

@@ -1,0 +1,183 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"io"
+	"iter"
+	"strings"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+)
+
+// LookupResources yields every resource of resourceType on which subject
+// holds permission. It pages with SpiceDB cursors (see [WithPageSize]),
+// which read every page at the snapshot of the first, so listing 100,000
+// datasets holds one page at a time. Only unconditional results are
+// yielded. Iteration stops at the first error, which is yielded.
+func (c *Client) LookupResources(ctx context.Context, subject Subject, permission, resourceType string, opts ...CallOption) iter.Seq2[Object, error] {
+	return func(yield func(Object, error) bool) {
+		if err := subject.Validate("subject"); err != nil {
+			yield(Object{}, err)
+			return
+		}
+		if !relationPattern.MatchString(permission) {
+			yield(Object{}, argErr("permission", permission, "must be a SpiceDB permission name"))
+			return
+		}
+		if !typePattern.MatchString(resourceType) {
+			yield(Object{}, argErr("resourceType", resourceType, "must be a SpiceDB type name"))
+			return
+		}
+		cc, err := c.callConfig(opts)
+		if err != nil {
+			yield(Object{}, err)
+			return
+		}
+		consistency := c.consistency(cc)
+		var cursor *v1.Cursor
+		for attempt := 1; ; {
+			n, last, stop, err := c.lookupResourcesPage(ctx, subject, permission, resourceType, consistency, cursor, yield)
+			if stop {
+				return
+			}
+			if err != nil {
+				// A page that broke off resumes from the last result's cursor.
+				if last != nil {
+					cursor, attempt = last.GetAfterResultCursor(), 1
+				}
+				if !retryable(err) || attempt >= c.cfg.retry.attempts || ctx.Err() != nil {
+					yield(Object{}, translate("LookupResources", err))
+					return
+				}
+				attempt++
+				continue
+			}
+			if n < int(c.cfg.pageSize) || last == nil {
+				return
+			}
+			// The cursor carries the first page's revision: every page is
+			// read at the same snapshot. The request must stay the same.
+			cursor = last.GetAfterResultCursor()
+		}
+	}
+}
+
+// lookupResourcesPage streams one page; it returns how many results came,
+// the last one, whether the consumer stopped, and the stream's error.
+func (c *Client) lookupResourcesPage(ctx context.Context, subject Subject, permission, resourceType string,
+	consistency *v1.Consistency, cursor *v1.Cursor, yield func(Object, error) bool,
+) (n int, last *v1.LookupResourcesResponse, stopped bool, err error) {
+	stream, err := c.perms.LookupResources(ctx, &v1.LookupResourcesRequest{
+		Consistency:        consistency,
+		ResourceObjectType: resourceType,
+		Permission:         permission,
+		Subject:            subject.proto(),
+		OptionalLimit:      c.cfg.pageSize,
+		OptionalCursor:     cursor,
+	})
+	if err != nil {
+		return 0, nil, false, err
+	}
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return n, last, false, nil
+		}
+		if err != nil {
+			return n, last, false, err
+		}
+		n++
+		last = resp
+		if resp.GetPermissionship() != v1.LookupPermissionship_LOOKUP_PERMISSIONSHIP_HAS_PERMISSION {
+			continue
+		}
+		if !yield(Object{Type: resourceType, ID: resp.GetResourceObjectId()}, nil) {
+			return n, last, true, nil
+		}
+	}
+}
+
+// LookupSubjects yields every subject of subjectType (optionally a subject
+// set, e.g. "organization#member") that holds permission on resource. A
+// wildcard grant is yielded as the subject with ID "*". SpiceDB does not
+// page this call: results stream one at a time, and a stream that breaks
+// after the first result is not retried. Only unconditional results are
+// yielded.
+func (c *Client) LookupSubjects(ctx context.Context, resource Object, permission, subjectType string, opts ...CallOption) iter.Seq2[Subject, error] {
+	return func(yield func(Subject, error) bool) {
+		typ, relation, err := splitSubjectType(subjectType)
+		if err != nil {
+			yield(Subject{}, err)
+			return
+		}
+		if err := resource.Validate("resource"); err != nil {
+			yield(Subject{}, err)
+			return
+		}
+		if !relationPattern.MatchString(permission) {
+			yield(Subject{}, argErr("permission", permission, "must be a SpiceDB permission name"))
+			return
+		}
+		cc, err := c.callConfig(opts)
+		if err != nil {
+			yield(Subject{}, err)
+			return
+		}
+		req := &v1.LookupSubjectsRequest{
+			Consistency:             c.consistency(cc),
+			Resource:                resource.proto(),
+			Permission:              permission,
+			SubjectObjectType:       typ,
+			OptionalSubjectRelation: relation,
+		}
+		for attempt := 1; ; attempt++ {
+			yielded, stopped, err := c.lookupSubjectsOnce(ctx, req, typ, relation, yield)
+			if stopped || err == nil {
+				return
+			}
+			// Retry only while nothing was yielded: SpiceDB cannot resume this stream.
+			if yielded || !retryable(err) || attempt >= c.cfg.retry.attempts || ctx.Err() != nil {
+				yield(Subject{}, translate("LookupSubjects", err))
+				return
+			}
+		}
+	}
+}
+
+func (c *Client) lookupSubjectsOnce(ctx context.Context, req *v1.LookupSubjectsRequest, typ, relation string,
+	yield func(Subject, error) bool,
+) (yielded, stopped bool, err error) {
+	stream, err := c.perms.LookupSubjects(ctx, req)
+	if err != nil {
+		return false, false, err
+	}
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return yielded, false, nil
+		}
+		if err != nil {
+			return yielded, false, err
+		}
+		s := resp.GetSubject()
+		if s.GetPermissionship() != v1.LookupPermissionship_LOOKUP_PERMISSIONSHIP_HAS_PERMISSION {
+			continue
+		}
+		yielded = true
+		if !yield(Subject{Object: Object{Type: typ, ID: s.GetSubjectObjectId()}, Relation: relation}, nil) {
+			return true, true, nil
+		}
+	}
+}
+
+func splitSubjectType(s string) (typ, relation string, err error) {
+	typ, relation, _ = strings.Cut(s, "#")
+	if !typePattern.MatchString(typ) {
+		return "", "", argErr("subjectType", s, "must be a SpiceDB type name, optionally with #relation")
+	}
+	if relation != "" && !relationPattern.MatchString(relation) {
+		return "", "", argErr("subjectType", s, "has an invalid relation")
+	}
+	return typ, relation, nil
+}

@@ -1,0 +1,187 @@
+package client
+
+import (
+	"context"
+	"slices"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+)
+
+// Member is a user of an organization with the role they hold.
+type Member struct {
+	UserID string
+	Role   Role
+}
+
+// memberFilter matches whatever role the user holds in the organization
+// (the only relations of organization whose subjects are users).
+func memberFilter(org, userID string) *v1.RelationshipFilter {
+	u := User(userID)
+	return filter(TypeOrganization, org, "", &u)
+}
+
+func validateOrgUser(org, userID string) error {
+	if err := validateID("org", org); err != nil {
+		return err
+	}
+	return validateID("user", userID)
+}
+
+// CreateOrganization creates an organization with its first User, lists
+// the support account among its members, and registers it on the platform,
+// in one write. It fails with ErrAlreadyExists if the organization exists.
+func (c *Client) CreateOrganization(ctx context.Context, org, firstUser string) (Revision, error) {
+	if err := validateOrgUser(org, firstUser); err != nil {
+		return "", err
+	}
+	if firstUser == c.cfg.supportUser {
+		return "", argErr("firstUser", firstUser, "is the support account, which every organization lists already")
+	}
+	o := Organization(org)
+	updates := []*v1.RelationshipUpdate{
+		create(rel(o, RelUser, User(firstUser))),
+		create(rel(o, RelSupport, User(c.cfg.supportUser))),
+		create(rel(Object{Type: TypePlatform, ID: PlatformID}, RelOrganization, o.Subject())),
+	}
+	pres := []precondition{
+		mustNotExist(filter(TypeOrganization, org, "", nil), opErr("", ErrAlreadyExists, "organization %q exists", org)),
+	}
+	return c.write(ctx, "CreateOrganization", updates, pres, false)
+}
+
+// AddMember adds a user to an organization as User or Read-only. It fails
+// with ErrNotFound when the organization does not exist and with
+// ErrAlreadyExists when the user is already a member (use ChangeRole).
+func (c *Client) AddMember(ctx context.Context, org, userID string, role Role) (Revision, error) {
+	if err := validateOrgUser(org, userID); err != nil {
+		return "", err
+	}
+	if !role.invitable() {
+		return "", argErr("role", string(role), "must be user or readonly (the support account is listed by CreateOrganization)")
+	}
+	updates := []*v1.RelationshipUpdate{create(rel(Organization(org), string(role), User(userID)))}
+	pres := []precondition{
+		orgExists(org),
+		mustNotExist(memberFilter(org, userID), opErr("", ErrAlreadyExists, "user %q is already a member of %q", userID, org)),
+	}
+	return c.write(ctx, "AddMember", updates, pres, false)
+}
+
+// ChangeRole switches a member's role in one write: the other roles are
+// deleted and the new one written together, so the user never holds two
+// roles or none. It fails with ErrNotFound when the user is not a member.
+// Changing to the role already held is a harmless no-op, so it is retried.
+func (c *Client) ChangeRole(ctx context.Context, org, userID string, role Role) (Revision, error) {
+	if err := validateOrgUser(org, userID); err != nil {
+		return "", err
+	}
+	if !role.invitable() {
+		return "", argErr("role", string(role), "must be user or readonly")
+	}
+	if userID == c.cfg.supportUser {
+		return "", argErr("user", userID, "is the support account, whose role does not change")
+	}
+	o := Organization(org)
+	var updates []*v1.RelationshipUpdate
+	for _, r := range roles {
+		if r != role {
+			updates = append(updates, remove(rel(o, string(r), User(userID))))
+		}
+	}
+	updates = append(updates, touch(rel(o, string(role), User(userID))))
+	pres := []precondition{
+		mustExist(memberFilter(org, userID), opErr("", ErrNotFound, "user %q is not a member of %q", userID, org)),
+	}
+	return c.write(ctx, "ChangeRole", updates, pres, true)
+}
+
+// RemoveMember removes a user from an organization, with every API token
+// the user created there, in one write. It fails with ErrNotFound when the
+// user is not a member. The support account cannot be removed.
+func (c *Client) RemoveMember(ctx context.Context, org, userID string) (Revision, error) {
+	if err := validateOrgUser(org, userID); err != nil {
+		return "", err
+	}
+	if userID == c.cfg.supportUser {
+		return "", argErr("user", userID, "is the support account, which every organization lists")
+	}
+	tokens, err := c.tokensOf(ctx, org, userID)
+	if err != nil {
+		return "", translate("RemoveMember", err)
+	}
+	o := Organization(org)
+	var updates []*v1.RelationshipUpdate
+	for _, t := range tokens {
+		updates = append(updates, tokenRelationships(remove, org, userID, t)...)
+	}
+	for _, r := range roles {
+		updates = append(updates, remove(rel(o, string(r), User(userID))))
+	}
+	pres := []precondition{
+		mustExist(memberFilter(org, userID), opErr("", ErrNotFound, "user %q is not a member of %q", userID, org)),
+	}
+	if len(updates) <= c.cfg.maxWriteSize {
+		return c.write(ctx, "RemoveMember", updates, pres, false)
+	}
+	// Too many tokens for one write: delete the tokens first (harmless to
+	// repeat), then the roles with the precondition.
+	split := len(updates) - len(roles)
+	if _, err := c.writeBatches(ctx, "RemoveMember", updates[:split]); err != nil {
+		return "", err
+	}
+	return c.write(ctx, "RemoveMember", updates[split:], pres, false)
+}
+
+// ListMembers returns the organization's members with their roles, sorted
+// by user ID. It fails with ErrNotFound when the organization does not exist.
+func (c *Client) ListMembers(ctx context.Context, org string, opts ...CallOption) ([]Member, error) {
+	if err := validateID("org", org); err != nil {
+		return nil, err
+	}
+	cc, err := c.callConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	var members []Member
+	for r, err := range c.read(ctx, filter(TypeOrganization, org, "", &Subject{Object: Object{Type: TypeUser}}), cc.consistency, 0) {
+		if err != nil {
+			return nil, translate("ListMembers", err)
+		}
+		if role := Role(r.GetRelation()); role.Valid() {
+			members = append(members, Member{UserID: r.GetSubject().GetObject().GetObjectId(), Role: role})
+		}
+	}
+	if len(members) == 0 {
+		return nil, opErr("ListMembers", ErrNotFound, "organization %q has no members", org)
+	}
+	slices.SortFunc(members, func(a, b Member) int {
+		if a.UserID < b.UserID {
+			return -1
+		}
+		if a.UserID > b.UserID {
+			return 1
+		}
+		return 0
+	})
+	return members, nil
+}
+
+// RoleOf returns the user's role in the organization, or ErrNotFound.
+func (c *Client) RoleOf(ctx context.Context, org, userID string, opts ...CallOption) (Role, error) {
+	if err := validateOrgUser(org, userID); err != nil {
+		return "", err
+	}
+	cc, err := c.callConfig(opts)
+	if err != nil {
+		return "", err
+	}
+	for r, err := range c.read(ctx, memberFilter(org, userID), cc.consistency, 0) {
+		if err != nil {
+			return "", translate("RoleOf", err)
+		}
+		if role := Role(r.GetRelation()); role.Valid() {
+			return role, nil
+		}
+	}
+	return "", opErr("RoleOf", ErrNotFound, "user %q is not a member of %q", userID, org)
+}

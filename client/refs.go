@@ -1,0 +1,138 @@
+package client
+
+import (
+	"regexp"
+	"strings"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+)
+
+// SpiceDB's grammar for names and IDs (authzed.api.v1 validation rules).
+// Every reference is checked against it before anything is sent.
+var (
+	typePattern     = regexp.MustCompile(`^([a-z][a-z0-9_]{1,61}[a-z0-9]/)*[a-z][a-z0-9_]{1,62}[a-z0-9]$`)
+	idChars         = regexp.MustCompile(`^[a-zA-Z0-9/_|\-=+]+$`)
+	relationPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{1,62}[a-z0-9]$`)
+)
+
+// Object is a reference to an object: a resource such as dataset:d1, or the
+// object of a subject such as user:alice.
+type Object struct {
+	Type string
+	ID   string
+}
+
+// String formats the object as "type:id".
+func (o Object) String() string { return o.Type + ":" + o.ID }
+
+// Subject returns the object as a subject (no relation).
+func (o Object) Subject() Subject { return Subject{Object: o} }
+
+// Validate checks the object against SpiceDB's grammar; arg names it in the error.
+func (o Object) Validate(arg string) error {
+	if !typePattern.MatchString(o.Type) {
+		return argErr(arg+".type", o.Type, "must be a SpiceDB type name: lower case letters, digits and _, 3 to 64 characters, starting with a letter")
+	}
+	return validateID(arg+".id", o.ID)
+}
+
+func (o Object) proto() *v1.ObjectReference {
+	return &v1.ObjectReference{ObjectType: o.Type, ObjectId: o.ID}
+}
+
+// ParseObject parses "type:id".
+func ParseObject(s string) (Object, error) {
+	typ, id, ok := strings.Cut(s, ":")
+	if !ok {
+		return Object{}, argErr("object", s, `must be "type:id"`)
+	}
+	o := Object{Type: typ, ID: id}
+	return o, o.Validate("object")
+}
+
+// Subject is who a check is about: an object (user:alice, api_token:t1),
+// optionally with a relation (organization:acme#member, a subject set).
+type Subject struct {
+	Object
+	// Relation is empty for the object itself.
+	Relation string
+}
+
+// String formats the subject as "type:id" or "type:id#relation".
+func (s Subject) String() string {
+	if s.Relation == "" {
+		return s.Object.String()
+	}
+	return s.Object.String() + "#" + s.Relation
+}
+
+// Validate checks the subject against SpiceDB's grammar; arg names it in the error.
+func (s Subject) Validate(arg string) error {
+	if err := s.Object.Validate(arg); err != nil {
+		return err
+	}
+	if s.Relation != "" && !relationPattern.MatchString(s.Relation) {
+		return argErr(arg+".relation", s.Relation, "must be a SpiceDB relation name")
+	}
+	return nil
+}
+
+func (s Subject) proto() *v1.SubjectReference {
+	return &v1.SubjectReference{Object: s.Object.proto(), OptionalRelation: s.Relation}
+}
+
+// ParseSubject parses "type:id" or "type:id#relation".
+func ParseSubject(str string) (Subject, error) {
+	objPart, rel, _ := strings.Cut(str, "#")
+	typ, id, ok := strings.Cut(objPart, ":")
+	if !ok {
+		return Subject{}, argErr("subject", str, `must be "type:id" or "type:id#relation"`)
+	}
+	s := Subject{Object: Object{Type: typ, ID: id}, Relation: rel}
+	if strings.Contains(str, "#") && rel == "" {
+		return Subject{}, argErr("subject.relation", str, "is empty after #")
+	}
+	return s, s.Validate("subject")
+}
+
+// User is the subject user:id.
+func User(id string) Subject { return Subject{Object: Object{Type: TypeUser, ID: id}} }
+
+// APIToken is the subject api_token:id: a check on it answers with the
+// token owner's rights in the token's organization.
+func APIToken(id string) Subject { return Subject{Object: Object{Type: TypeAPIToken, ID: id}} }
+
+// Organization is the object organization:id.
+func Organization(id string) Object { return Object{Type: TypeOrganization, ID: id} }
+
+// Dataset is the object dataset:id.
+func Dataset(id string) Object { return Object{Type: TypeDataset, ID: id} }
+
+// AdapterRepository is the object adapter_repository:id.
+func AdapterRepository(id string) Object { return Object{Type: TypeAdapterRepository, ID: id} }
+
+// TrainingJob is the object training_job:id.
+func TrainingJob(id string) Object { return Object{Type: TypeTrainingJob, ID: id} }
+
+// Deployment is the object deployment:id.
+func Deployment(id string) Object { return Object{Type: TypeDeployment, ID: id} }
+
+// LLM is the object llm:id.
+func LLM(id string) Object { return Object{Type: TypeLLM, ID: id} }
+
+// Invite is the object invite:id.
+func Invite(id string) Object { return Object{Type: TypeInvite, ID: id} }
+
+// Token is the object api_token:id (as a resource, e.g. to check delete on it).
+func Token(id string) Object { return Object{Type: TypeAPIToken, ID: id} }
+
+// maxIDLength is SpiceDB's limit on object IDs.
+const maxIDLength = 1024
+
+// validateID checks an object ID against SpiceDB's grammar.
+func validateID(arg, id string) error {
+	if len(id) > maxIDLength || !idChars.MatchString(id) {
+		return argErr(arg, id, "must be 1 to 1024 characters of a-z A-Z 0-9 / _ | - = +")
+	}
+	return nil
+}

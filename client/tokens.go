@@ -1,0 +1,138 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+)
+
+// newSecretID returns 128 bits from the system's cryptographic random
+// source, hex-encoded: unguessable IDs for invites and tokens.
+func newSecretID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// tokenRelationships are the four relationships of a token: its
+// organization and owner, and the two indexes that let it act as its
+// owner (see schema.zed, definition api_token).
+func tokenRelationships(op func(*v1.Relationship) *v1.RelationshipUpdate, org, owner, token string) []*v1.RelationshipUpdate {
+	t := Token(token)
+	return []*v1.RelationshipUpdate{
+		op(rel(t, RelOrganization, Organization(org).Subject())),
+		op(rel(t, RelOwner, User(owner))),
+		op(rel(Organization(org), RelAPIToken, t.Subject())),
+		op(rel(Object{Type: TypeUser, ID: owner}, RelAPIToken, t.Subject())),
+	}
+}
+
+// CreateAPIToken creates an API token for owner in org and returns its ID
+// (128 random bits). The token acts with its owner's rights in org for as
+// long as both exist. It fails with ErrNotFound when owner is not a member.
+func (c *Client) CreateAPIToken(ctx context.Context, org, owner string) (string, Revision, error) {
+	if err := validateOrgUser(org, owner); err != nil {
+		return "", "", err
+	}
+	id, err := newSecretID()
+	if err != nil {
+		return "", "", &Error{Op: "CreateAPIToken", Kind: ErrInternal, Err: err}
+	}
+	pres := []precondition{
+		mustExist(memberFilter(org, owner), opErr("", ErrNotFound, "user %q is not a member of %q", owner, org)),
+		mustNotExist(filter(TypeAPIToken, id, "", nil), opErr("", ErrAlreadyExists, "token ID collision")),
+	}
+	rev, err := c.write(ctx, "CreateAPIToken", tokenRelationships(create, org, owner, id), pres, false)
+	if err != nil {
+		return "", "", err
+	}
+	return id, rev, nil
+}
+
+// APITokenInfo is what the schema knows of a token.
+type APITokenInfo struct {
+	ID    string
+	Org   string
+	Owner string
+}
+
+// APIToken returns a token's organization and owner, or ErrNotFound.
+func (c *Client) APIToken(ctx context.Context, tokenID string, opts ...CallOption) (APITokenInfo, error) {
+	if err := validateID("token", tokenID); err != nil {
+		return APITokenInfo{}, err
+	}
+	cc, err := c.callConfig(opts)
+	if err != nil {
+		return APITokenInfo{}, err
+	}
+	info := APITokenInfo{ID: tokenID}
+	for r, err := range c.read(ctx, filter(TypeAPIToken, tokenID, "", nil), cc.consistency, 0) {
+		if err != nil {
+			return APITokenInfo{}, translate("APIToken", err)
+		}
+		switch r.GetRelation() {
+		case RelOrganization:
+			info.Org = r.GetSubject().GetObject().GetObjectId()
+		case RelOwner:
+			info.Owner = r.GetSubject().GetObject().GetObjectId()
+		}
+	}
+	if info.Org == "" || info.Owner == "" {
+		return APITokenInfo{}, opErr("APIToken", ErrNotFound, "token %q does not exist", tokenID)
+	}
+	return info, nil
+}
+
+// DeleteAPIToken deletes a token: from then on every check on it is
+// denied. It fails with ErrNotFound when the token does not exist.
+func (c *Client) DeleteAPIToken(ctx context.Context, tokenID string) (Revision, error) {
+	info, err := c.APIToken(ctx, tokenID, WithConsistency(FullyConsistent()))
+	if err != nil {
+		return "", err
+	}
+	return c.write(ctx, "DeleteAPIToken", tokenRelationships(remove, info.Org, info.Owner, tokenID), nil, true)
+}
+
+// ListAPITokens returns the IDs of the tokens owner created in org.
+func (c *Client) ListAPITokens(ctx context.Context, org, owner string, opts ...CallOption) ([]string, error) {
+	if err := validateOrgUser(org, owner); err != nil {
+		return nil, err
+	}
+	cc, err := c.callConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := c.tokensOfAt(ctx, org, owner, cc.consistency)
+	return ids, translate("ListAPITokens", err)
+}
+
+// tokensOf lists owner's tokens in org, fully consistent (for deletions).
+func (c *Client) tokensOf(ctx context.Context, org, owner string) ([]string, error) {
+	return c.tokensOfAt(ctx, org, owner, FullyConsistent())
+}
+
+func (c *Client) tokensOfAt(ctx context.Context, org, owner string, cons Consistency) ([]string, error) {
+	var all []string
+	for r, err := range c.read(ctx, filter(TypeUser, owner, RelAPIToken, nil), cons, 0) {
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, r.GetSubject().GetObject().GetObjectId())
+	}
+	var inOrg []string
+	o := Organization(org).Subject()
+	for _, t := range all {
+		ok, err := c.exists(ctx, filter(TypeAPIToken, t, RelOrganization, &o), cons)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			inOrg = append(inOrg, t)
+		}
+	}
+	return inOrg, nil
+}

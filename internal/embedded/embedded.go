@@ -1,0 +1,111 @@
+// Package embedded runs a real SpiceDB server inside the Spicegate process
+// (github.com/authzed/spicedb/pkg/cmd/server), on the memory datastore or on
+// PostgreSQL, listening on TCP or on an in-memory buffer (for tests).
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/authzed/grpcutil"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	datastorecfg "github.com/authzed/spicedb/pkg/cmd/datastore"
+	"github.com/authzed/spicedb/pkg/cmd/server"
+	"github.com/authzed/spicedb/pkg/cmd/util"
+)
+
+// Datastore engines the embedded server supports.
+const (
+	EngineMemory   = "memory"
+	EnginePostgres = "postgres"
+)
+
+// Config says how to run the embedded SpiceDB.
+type Config struct {
+	// Engine is EngineMemory (the default) or EnginePostgres.
+	Engine string
+	// ConnURI is the PostgreSQL connection URI (EnginePostgres only).
+	ConnURI string
+	// GRPCAddr is the TCP address of SpiceDB's gRPC API (e.g. 127.0.0.1:50051);
+	// empty serves it on an in-memory buffer, reachable only through Conn.
+	GRPCAddr string
+	// PresharedKey authenticates API calls; required.
+	PresharedKey string
+}
+
+// Server is a running SpiceDB. Stop it with Stop.
+type Server struct {
+	runnable server.RunnableServer
+	key      string
+	cancel   context.CancelFunc
+	done     chan error
+}
+
+// Start configures SpiceDB and runs it in the background until ctx ends or
+// Stop is called.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.PresharedKey == "" {
+		return nil, errors.New("embedded SpiceDB: a preshared key is required")
+	}
+	ds := datastorecfg.DefaultDatastoreConfig()
+	switch cfg.Engine {
+	case "", EngineMemory:
+		ds.Engine = EngineMemory
+	case EnginePostgres:
+		if cfg.ConnURI == "" {
+			return nil, errors.New("embedded SpiceDB: the postgres engine needs a connection URI")
+		}
+		ds.Engine = EnginePostgres
+		ds.URI = cfg.ConnURI
+	default:
+		return nil, fmt.Errorf("embedded SpiceDB: unknown datastore engine %q (want %s or %s)", cfg.Engine, EngineMemory, EnginePostgres)
+	}
+
+	grpcCfg := util.GRPCServerConfig{Enabled: true, Network: util.BufferedNetwork}
+	if cfg.GRPCAddr != "" {
+		grpcCfg = util.GRPCServerConfig{Enabled: true, Network: "tcp", Address: cfg.GRPCAddr, MaxConnAge: 30 * time.Second}
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	runnable, err := server.NewConfigWithOptionsAndDefaults(
+		server.WithDatastoreConfig(*ds),
+		server.WithGRPCServer(grpcCfg),
+		server.WithPresharedSecureKey(cfg.PresharedKey),
+		server.WithHTTPGateway(util.HTTPServerConfig{HTTPEnabled: false}),
+		server.WithMetricsAPI(util.HTTPServerConfig{HTTPEnabled: false}),
+		server.WithDispatchServer(util.GRPCServerConfig{Enabled: false}),
+		server.WithSilentlyDisableTelemetry(true),
+		server.WithEnableRelationshipExpiration(true),
+	).Complete(runCtx)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("embedded SpiceDB: %w", err)
+	}
+	s := &Server{runnable: runnable, key: cfg.PresharedKey, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- runnable.Run(runCtx) }()
+	return s, nil
+}
+
+// Conn returns a new client connection to the server, authenticated with
+// its preshared key. The caller closes it.
+func (s *Server) Conn(opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	base := []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpcutil.WithInsecureBearerToken(s.key),
+	}
+	return s.runnable.NewClient(append(base, opts...)...)
+}
+
+// Stop shuts the server down and waits for it to finish.
+func (s *Server) Stop() error {
+	s.cancel()
+	err := <-s.done
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
