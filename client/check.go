@@ -21,6 +21,7 @@ const (
 	Conditional
 )
 
+// String returns "allowed", "denied" or "conditional".
 func (p Permissionship) String() string {
 	switch p {
 	case Allowed:
@@ -65,6 +66,7 @@ type CheckItem struct {
 	Resource   Object
 }
 
+// String formats the check as "resource#permission@subject".
 func (it CheckItem) String() string {
 	return fmt.Sprintf("%s#%s@%s", it.Resource, it.Permission, it.Subject)
 }

@@ -46,6 +46,7 @@ type ArgumentError struct {
 	Reason string
 }
 
+// Error formats the argument, its value and the reason.
 func (e *ArgumentError) Error() string {
 	return fmt.Sprintf("invalid argument %s %q: %s", e.Arg, e.Value, e.Reason)
 }
@@ -68,6 +69,7 @@ type Error struct {
 	Err error
 }
 
+// Error formats the operation, the kind and the cause.
 func (e *Error) Error() string {
 	if e.Err == nil {
 		return fmt.Sprintf("spicegate: %s: %v", e.Op, e.Kind)

@@ -7,9 +7,6 @@ import (
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 )
 
-// RelAcceptedBy records who used an invite (see schema.zed, definition invite).
-const RelAcceptedBy = "accepted_by"
-
 // MaxInviteTTL bounds how long an invite may live.
 const MaxInviteTTL = 90 * 24 * time.Hour
 

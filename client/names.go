@@ -34,6 +34,7 @@ const (
 	RelInviter        = "inviter"         // invite
 	RelGrantsUser     = "grants_user"     // invite
 	RelGrantsReadonly = "grants_readonly" // invite
+	RelAcceptedBy     = "accepted_by"     // invite: who used it
 )
 
 // Organization permissions: the Roles & Permissions matrix.
