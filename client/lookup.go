@@ -2,7 +2,10 @@ package client
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"strings"
@@ -180,4 +183,125 @@ func splitSubjectType(s string) (typ, relation string, err error) {
 		return "", "", argErr("subjectType", s, "has an invalid relation")
 	}
 	return typ, relation, nil
+}
+
+// LookupResourcesPage returns one page of LookupResources: at most limit
+// resources after cursor ("" for the first page), and the cursor of the
+// next page ("" after the last). A cursor is an opaque string for APIs that
+// page across requests: it carries SpiceDB's cursor and the consistency of
+// the first page, which every later page keeps (so opts only matter on the
+// first page). Pass the same subject, permission and type with it.
+func (c *Client) LookupResourcesPage(ctx context.Context, subject Subject, permission, resourceType, cursor string, limit uint32, opts ...CallOption) ([]Object, string, error) {
+	if err := subject.Validate("subject"); err != nil {
+		return nil, "", err
+	}
+	if !relationPattern.MatchString(permission) {
+		return nil, "", argErr("permission", permission, "must be a SpiceDB permission name")
+	}
+	if !typePattern.MatchString(resourceType) {
+		return nil, "", argErr("resourceType", resourceType, "must be a SpiceDB type name")
+	}
+	if limit == 0 || limit > 10_000 {
+		return nil, "", argErr("limit", fmt.Sprint(limit), "must be between 1 and 10000")
+	}
+	cc, err := c.callConfig(opts)
+	if err != nil {
+		return nil, "", err
+	}
+	consistency := c.consistency(cc)
+	var after *v1.Cursor
+	if cursor != "" {
+		pc, err := decodePageCursor(cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		after, consistency = &v1.Cursor{Token: pc.Token}, pc.consistency()
+	}
+	var out []Object
+	var n int
+	var last *v1.LookupResourcesResponse
+	err = c.retry(ctx, "LookupResources", func(ctx context.Context) error {
+		out, n, last = out[:0], 0, nil
+		stream, err := c.perms.LookupResources(ctx, &v1.LookupResourcesRequest{
+			Consistency: consistency, ResourceObjectType: resourceType, Permission: permission,
+			Subject: subject.proto(), OptionalLimit: limit, OptionalCursor: after,
+		})
+		if err != nil {
+			return err
+		}
+		for {
+			resp, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			n++
+			last = resp
+			if resp.GetPermissionship() == v1.LookupPermissionship_LOOKUP_PERMISSIONSHIP_HAS_PERMISSION {
+				out = append(out, Object{Type: resourceType, ID: resp.GetResourceObjectId()})
+			}
+		}
+	})
+	if err != nil {
+		return nil, "", translate("LookupResources", err)
+	}
+	if n < int(limit) || last == nil {
+		return out, "", nil
+	}
+	next, err := encodePageCursor(last.GetAfterResultCursor().GetToken(), consistency)
+	if err != nil {
+		return nil, "", &Error{Op: "LookupResources", Kind: ErrInternal, Err: err}
+	}
+	return out, next, nil
+}
+
+// pageCursor is what LookupResourcesPage's cursors carry.
+type pageCursor struct {
+	Token string `json:"t"`
+	// Requirement and Revision are the first page's resolved consistency.
+	Requirement string `json:"c"`
+	Revision    string `json:"r,omitempty"`
+}
+
+func encodePageCursor(token string, c *v1.Consistency) (string, error) {
+	pc := pageCursor{Token: token}
+	switch r := c.GetRequirement().(type) {
+	case *v1.Consistency_FullyConsistent:
+		pc.Requirement = "full"
+	case *v1.Consistency_AtLeastAsFresh:
+		pc.Requirement, pc.Revision = "atleast", r.AtLeastAsFresh.GetToken()
+	case *v1.Consistency_AtExactSnapshot:
+		pc.Requirement, pc.Revision = "exact", r.AtExactSnapshot.GetToken()
+	default:
+		pc.Requirement = "minimize"
+	}
+	b, err := json.Marshal(pc)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func decodePageCursor(s string) (pageCursor, error) {
+	var pc pageCursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || json.Unmarshal(b, &pc) != nil || pc.Token == "" {
+		return pc, argErr("cursor", s, "is not a cursor this API returned")
+	}
+	return pc, nil
+}
+
+func (pc pageCursor) consistency() *v1.Consistency {
+	switch pc.Requirement {
+	case "full":
+		return FullyConsistent().proto(nil)
+	case "atleast":
+		return AtLeastAsFresh(Revision(pc.Revision)).proto(nil)
+	case "exact":
+		return AtExactSnapshot(Revision(pc.Revision)).proto(nil)
+	default:
+		return MinimizeLatency().proto(nil)
+	}
 }

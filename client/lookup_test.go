@@ -121,3 +121,36 @@ func TestLookupRejectsBadInput(t *testing.T) {
 		require.ErrorIs(t, err, client.ErrInvalidArgument)
 	}
 }
+
+func TestLookupResourcesPageAcrossRequests(t *testing.T) {
+	c := newClient(t)
+	seedOrgs(t, c)
+	ctx := t.Context()
+	for i := range 25 {
+		_, err := c.RegisterDataset(ctx, "acme", fmt.Sprintf("d%02d", i), "alice")
+		require.NoError(t, err)
+	}
+	var got []client.Object
+	cursor, pages := "", 0
+	for {
+		page, next, err := c.LookupResourcesPage(ctx, client.User("rita"), client.PermView, client.TypeDataset, cursor, 10)
+		require.NoError(t, err)
+		got = append(got, page...)
+		pages++
+		// A write between pages changes the client's default consistency;
+		// the cursor keeps the first page's.
+		_, err = c.RegisterDeployment(ctx, "acme", fmt.Sprintf("dep%d", pages))
+		require.NoError(t, err)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	assert.Equal(t, 3, pages)
+	assert.Len(t, got, 25)
+
+	_, _, err := c.LookupResourcesPage(ctx, client.User("rita"), client.PermView, client.TypeDataset, "garbage", 10)
+	require.ErrorIs(t, err, client.ErrInvalidArgument)
+	_, _, err = c.LookupResourcesPage(ctx, client.User("rita"), client.PermView, client.TypeDataset, "", 0)
+	require.ErrorIs(t, err, client.ErrInvalidArgument)
+}

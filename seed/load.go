@@ -1,0 +1,169 @@
+package seed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/spicegate/spicegate/client"
+)
+
+// batchSize is SpiceDB's default maximum of updates per write.
+const batchSize = 1000
+
+// BulkThreshold is the number of updates from which Load tries SpiceDB's bulk import.
+const BulkThreshold = 20_000
+
+func obj(typ, id string) *v1.ObjectReference { return &v1.ObjectReference{ObjectType: typ, ObjectId: id} }
+
+func subj(typ, id, relation string) *v1.SubjectReference {
+	return &v1.SubjectReference{Object: obj(typ, id), OptionalRelation: relation}
+}
+
+func rel(resType, resID, relation string, subject *v1.SubjectReference) *v1.Relationship {
+	return &v1.Relationship{Resource: obj(resType, resID), Relation: relation, Subject: subject}
+}
+
+func touch(r *v1.Relationship) *v1.RelationshipUpdate {
+	return &v1.RelationshipUpdate{Operation: v1.RelationshipUpdate_OPERATION_TOUCH, Relationship: r}
+}
+
+func del(r *v1.Relationship) *v1.RelationshipUpdate {
+	return &v1.RelationshipUpdate{Operation: v1.RelationshipUpdate_OPERATION_DELETE, Relationship: r}
+}
+
+// Updates returns the writes that make SpiceDB hold the seed: TOUCH for
+// every relationship, and DELETE for a member's other roles (one role per
+// user per organization). They are the relationships the client package
+// writes for the same objects.
+func (s *Seed) Updates() []*v1.RelationshipUpdate {
+	var out []*v1.RelationshipUpdate
+	add := func(u ...*v1.RelationshipUpdate) { out = append(out, u...) }
+	user := func(id string) *v1.SubjectReference { return subj(client.TypeUser, id, "") }
+
+	for _, l := range s.SharedLLMs {
+		add(touch(rel(client.TypeLLM, l, client.RelPrompter, user("*"))),
+			touch(rel(client.TypeLLM, l, client.RelPrompter, subj(client.TypePlatform, client.PlatformID, client.PermMember))))
+	}
+	for _, o := range s.Organizations {
+		org := subj(client.TypeOrganization, o.ID, "")
+		add(touch(rel(client.TypePlatform, client.PlatformID, client.RelOrganization, org)),
+			touch(rel(client.TypeOrganization, o.ID, client.RelSupport, user(s.SupportUser))))
+		for _, m := range o.Members {
+			role, _ := client.ParseRole(m.Role)
+			for _, other := range []client.Role{client.RoleUser, client.RoleReadonly} {
+				if other != role {
+					add(del(rel(client.TypeOrganization, o.ID, string(other), user(m.User))))
+				}
+			}
+			add(touch(rel(client.TypeOrganization, o.ID, string(role), user(m.User))))
+		}
+		owned := func(typ string, items []Owned) {
+			for _, it := range items {
+				add(touch(rel(typ, it.ID, client.RelOrganization, org)), touch(rel(typ, it.ID, client.RelOwner, user(it.Owner))))
+			}
+		}
+		owned(client.TypeDataset, o.Datasets)
+		owned(client.TypeAdapterRepository, o.AdapterRepositories)
+		for _, j := range o.TrainingJobs {
+			add(touch(rel(client.TypeTrainingJob, j.ID, client.RelOrganization, org)),
+				touch(rel(client.TypeTrainingJob, j.ID, client.RelCreator, user(j.Creator))))
+			if j.Repository != "" {
+				add(touch(rel(client.TypeTrainingJob, j.ID, client.RelRepository, subj(client.TypeAdapterRepository, j.Repository, ""))))
+			}
+		}
+		for _, d := range o.Deployments {
+			add(touch(rel(client.TypeDeployment, d, client.RelOrganization, org)))
+		}
+		for _, t := range o.APITokens {
+			token := subj(client.TypeAPIToken, t.ID, "")
+			add(touch(rel(client.TypeAPIToken, t.ID, client.RelOrganization, org)),
+				touch(rel(client.TypeAPIToken, t.ID, client.RelOwner, user(t.Owner))),
+				touch(rel(client.TypeOrganization, o.ID, client.RelAPIToken, token)),
+				touch(rel(client.TypeUser, t.Owner, client.RelAPIToken, token)))
+		}
+		for _, l := range o.PrivateLLMs {
+			add(touch(rel(client.TypeLLM, l, client.RelPrompter, subj(client.TypeOrganization, o.ID, client.PermMember))))
+		}
+	}
+	return out
+}
+
+// Progress is told how many of the total updates were written so far.
+type Progress func(done, total int)
+
+// Load writes the seed and returns the revision of the last write. A seed
+// of BulkThreshold relationships or more is first tried with SpiceDB's
+// bulk import (one stream, much faster), which only creates: when some of
+// its relationships exist already, SpiceDB refuses the whole import and the
+// seed is written with TOUCH and DELETE instead, so loading is idempotent
+// either way.
+func Load(ctx context.Context, perms v1.PermissionsServiceClient, s *Seed, progress Progress) (string, error) {
+	if err := s.Validate(); err != nil {
+		return "", err
+	}
+	updates := s.Updates()
+	if progress == nil {
+		progress = func(int, int) {}
+	}
+	if len(updates) >= BulkThreshold {
+		rev, err := bulkImport(ctx, perms, updates, progress)
+		if err == nil {
+			return rev, nil
+		}
+		if status.Code(err) != codes.AlreadyExists {
+			return "", fmt.Errorf("seed: bulk import: %w", err)
+		}
+	}
+	var last string
+	for start := 0; start < len(updates); start += batchSize {
+		end := min(start+batchSize, len(updates))
+		resp, err := perms.WriteRelationships(ctx, &v1.WriteRelationshipsRequest{Updates: updates[start:end]})
+		if err != nil {
+			return last, fmt.Errorf("seed: writing updates %d to %d: %w", start, end, err)
+		}
+		last = resp.GetWrittenAt().GetToken()
+		progress(end, len(updates))
+	}
+	return last, nil
+}
+
+func bulkImport(ctx context.Context, perms v1.PermissionsServiceClient, updates []*v1.RelationshipUpdate, progress Progress) (string, error) {
+	rels := make([]*v1.Relationship, 0, len(updates))
+	for _, u := range updates {
+		if u.GetOperation() == v1.RelationshipUpdate_OPERATION_TOUCH {
+			rels = append(rels, u.GetRelationship())
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := perms.ImportBulkRelationships(ctx)
+	if err != nil {
+		return "", err
+	}
+	for start := 0; start < len(rels); start += batchSize {
+		end := min(start+batchSize, len(rels))
+		if err := stream.Send(&v1.ImportBulkRelationshipsRequest{Relationships: rels[start:end]}); err != nil {
+			_, recvErr := stream.CloseAndRecv()
+			return "", errors.Join(err, recvErr)
+		}
+		progress(end, len(rels))
+	}
+	if _, err := stream.CloseAndRecv(); err != nil {
+		return "", err
+	}
+	// Bulk import returns no revision: read one that includes it.
+	resp, err := perms.CheckPermission(ctx, &v1.CheckPermissionRequest{
+		Consistency: &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}},
+		Resource:    obj(client.TypePlatform, client.PlatformID), Permission: client.PermMember,
+		Subject: subj(client.TypeUser, "seed-probe", ""),
+	})
+	if err != nil {
+		return "", err
+	}
+	return resp.GetCheckedAt().GetToken(), nil
+}

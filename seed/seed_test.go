@@ -1,0 +1,170 @@
+package seed_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/spicegate/spicegate/client"
+	"github.com/spicegate/spicegate/internal/spicedbtest"
+	"github.com/spicegate/spicegate/seed"
+)
+
+// dump reads every relationship, sorted, as strings.
+func dump(t *testing.T, perms v1.PermissionsServiceClient) []string {
+	t.Helper()
+	var out []string
+	for _, typ := range []string{"user", "platform", "organization", "dataset", "adapter_repository", "training_job", "deployment", "api_token", "llm", "invite"} {
+		stream, err := perms.ReadRelationships(t.Context(), &v1.ReadRelationshipsRequest{
+			Consistency:        &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}},
+			RelationshipFilter: &v1.RelationshipFilter{ResourceType: typ},
+		})
+		require.NoError(t, err)
+		for {
+			r, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			require.NoError(t, err)
+			rel := r.GetRelationship()
+			out = append(out, fmt.Sprintf("%s:%s#%s@%s:%s#%s", rel.GetResource().GetObjectType(), rel.GetResource().GetObjectId(),
+				rel.GetRelation(), rel.GetSubject().GetObject().GetObjectType(), rel.GetSubject().GetObject().GetObjectId(), rel.GetSubject().GetOptionalRelation()))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestDemoSeedLoadsTwiceToTheSameState(t *testing.T) {
+	srv := spicedbtest.Start(t)
+	perms := v1.NewPermissionsServiceClient(srv.Conn(t))
+	s, err := seed.ParseBytes(seed.Demo())
+	require.NoError(t, err)
+
+	var calls []int
+	rev, err := seed.Load(t.Context(), perms, s, func(done, total int) { calls = append(calls, done) })
+	require.NoError(t, err)
+	assert.NotEmpty(t, rev)
+	assert.NotEmpty(t, calls)
+	first := dump(t, perms)
+	require.NotEmpty(t, first)
+
+	_, err = seed.Load(t.Context(), perms, s, nil)
+	require.NoError(t, err)
+	assert.Equal(t, first, dump(t, perms), "loading twice changes nothing")
+
+	// The seeded data behaves as the client would have written it.
+	c := srv.Client(t)
+	ctx := t.Context()
+	check := func(subject client.Subject, permission string, resource client.Object) bool {
+		d, err := c.Check(ctx, subject, permission, resource, client.WithConsistency(client.AtLeastAsFresh(client.Revision(rev))))
+		require.NoError(t, err)
+		return d.Allowed()
+	}
+	assert.True(t, check(client.User("alice"), client.PermDeploy, client.Organization("acme")))
+	assert.False(t, check(client.User("rita"), client.PermDeploy, client.Organization("acme")))
+	assert.False(t, check(client.User("alice"), client.PermDeploy, client.Organization("globex")))
+	assert.True(t, check(client.User("support"), client.PermDeleteAccount, client.Organization("globex")))
+	assert.True(t, check(client.APIToken("acme-rita-notebook"), client.PermViewDataset, client.Organization("acme")))
+	assert.True(t, check(client.APIToken("globex-bob-batch"), client.PermPrompt, client.LLM("llama-3-8b-instruct")))
+	assert.False(t, check(client.APIToken("globex-bob-batch"), client.PermPrompt, client.LLM("acme-support-bot-ft")))
+	assert.True(t, check(client.User("alice"), client.PermDelete, client.Dataset("acme-support-tickets")))
+	members, err := c.ListMembers(ctx, "acme", client.WithConsistency(client.FullyConsistent()))
+	require.NoError(t, err)
+	assert.Equal(t, []client.Member{{UserID: "alice", Role: client.RoleUser}, {UserID: "rita", Role: client.RoleReadonly}, {UserID: "support", Role: client.RoleSupport}}, members)
+	info, err := c.APIToken(ctx, "acme-alice-ci")
+	require.NoError(t, err)
+	assert.Equal(t, "alice", info.Owner)
+	// The client can delete what the seed wrote, completely.
+	_, err = c.DeleteOrganization(ctx, "globex")
+	require.NoError(t, err)
+	for _, r := range dump(t, perms) {
+		assert.NotContains(t, r, "globex")
+	}
+}
+
+func TestReloadWithAChangedRoleKeepsOneRole(t *testing.T) {
+	srv := spicedbtest.Start(t)
+	perms := v1.NewPermissionsServiceClient(srv.Conn(t))
+	s, err := seed.ParseBytes(seed.Demo())
+	require.NoError(t, err)
+	_, err = seed.Load(t.Context(), perms, s, nil)
+	require.NoError(t, err)
+	s.Organizations[0].Members[1].Role = "user" // rita becomes a User
+	_, err = seed.Load(t.Context(), perms, s, nil)
+	require.NoError(t, err)
+	role, err := srv.Client(t).RoleOf(t.Context(), "acme", "rita", client.WithConsistency(client.FullyConsistent()))
+	require.NoError(t, err)
+	assert.Equal(t, client.RoleUser, role)
+	for _, r := range dump(t, perms) {
+		assert.NotEqual(t, "organization:acme#readonly@user:rita#", r)
+	}
+}
+
+func TestParseRejectsABadSeedAndNamesEveryProblem(t *testing.T) {
+	bad := `
+organizations:
+  - id: acme
+    members:
+      - {user: alice, role: admin}
+      - {user: rita, role: readonly}
+      - {user: rita, role: readonly}
+    datasets:
+      - {id: d1, owner: mallory}
+      - {id: d1, owner: rita}
+    training_jobs:
+      - {id: j1, repository: nope, creator: rita}
+  - id: "bad id"
+    members:
+      - {user: bob, role: user}
+`
+	_, err := seed.Parse(strings.NewReader(bad))
+	require.Error(t, err)
+	msg := err.Error()
+	for _, want := range []string{
+		`role must be user or readonly, not "admin"`,
+		`user "rita" is listed twice`,
+		`needs at least one member with role user`,
+		`"mallory" is not a member of acme`,
+		`dataset:d1 is also defined`,
+		`repository "nope" is not one of acme`,
+		`invalid organization ID "bad id"`,
+		"(line 3)",
+	} {
+		assert.Contains(t, msg, want)
+	}
+
+	_, err = seed.Parse(strings.NewReader("organisations: []\n"))
+	require.ErrorContains(t, err, "field organisations not found")
+}
+
+func TestGenerateIsValidDeterministicAndBulkLoads(t *testing.T) {
+	g := seed.Generate(3, 4, 3500)
+	require.NoError(t, g.Validate())
+	again, err := yaml.Marshal(seed.Generate(3, 4, 3500))
+	require.NoError(t, err)
+	first, err := yaml.Marshal(g)
+	require.NoError(t, err)
+	assert.Equal(t, string(first), string(again))
+	parsed, err := seed.ParseBytes(first)
+	require.NoError(t, err, "a generated seed round-trips through the file format")
+	assert.Len(t, parsed.Organizations, 3)
+
+	srv := spicedbtest.Start(t)
+	perms := v1.NewPermissionsServiceClient(srv.Conn(t))
+	require.GreaterOrEqual(t, len(g.Updates()), seed.BulkThreshold, "large enough for the bulk path")
+	_, err = seed.Load(t.Context(), perms, g, nil) // bulk import
+	require.NoError(t, err)
+	loaded := dump(t, perms)
+	_, err = seed.Load(t.Context(), perms, g, nil) // exists already: TOUCH
+	require.NoError(t, err)
+	assert.Equal(t, loaded, dump(t, perms))
+}
