@@ -18,7 +18,9 @@ const batchSize = 1000
 // BulkThreshold is the number of updates from which Load tries SpiceDB's bulk import.
 const BulkThreshold = 20_000
 
-func obj(typ, id string) *v1.ObjectReference { return &v1.ObjectReference{ObjectType: typ, ObjectId: id} }
+func obj(typ, id string) *v1.ObjectReference {
+	return &v1.ObjectReference{ObjectType: typ, ObjectId: id}
+}
 
 func subj(typ, id, relation string) *v1.SubjectReference {
 	return &v1.SubjectReference{Object: obj(typ, id), OptionalRelation: relation}

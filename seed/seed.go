@@ -50,14 +50,14 @@ type Seed struct {
 
 // Organization is one organization of a seed.
 type Organization struct {
-	ID                  string          `yaml:"id"`
-	Members             []Member        `yaml:"members"`
-	Datasets            []Owned         `yaml:"datasets"`
-	AdapterRepositories []Owned         `yaml:"adapter_repositories"`
-	TrainingJobs        []TrainingJob   `yaml:"training_jobs"`
-	Deployments         []string        `yaml:"deployments"`
-	APITokens           []Owned         `yaml:"api_tokens"`
-	PrivateLLMs         []string        `yaml:"private_llms"`
+	ID                  string        `yaml:"id"`
+	Members             []Member      `yaml:"members"`
+	Datasets            []Owned       `yaml:"datasets"`
+	AdapterRepositories []Owned       `yaml:"adapter_repositories"`
+	TrainingJobs        []TrainingJob `yaml:"training_jobs"`
+	Deployments         []string      `yaml:"deployments"`
+	APITokens           []Owned       `yaml:"api_tokens"`
+	PrivateLLMs         []string      `yaml:"private_llms"`
 	line                int
 }
 
