@@ -21,6 +21,20 @@ type Actor struct {
 // As returns an Actor for subject (a user or an API token).
 func (c *Client) As(subject Subject) *Actor { return &Actor{c: c, subject: subject} }
 
+// Require returns nil when the actor holds permission on resource (checked
+// fully consistent), ErrPermissionDenied when it does not, or the error
+// that kept the check from being made. Services use it to guard their own
+// actions the way the Actor's methods guard the client's.
+func (a *Actor) Require(ctx context.Context, permission string, resource Object) error {
+	if !relationPattern.MatchString(permission) {
+		return argErr("permission", permission, "must be a SpiceDB permission name")
+	}
+	if err := resource.Validate("resource"); err != nil {
+		return err
+	}
+	return a.require(ctx, "Require", permission, resource)
+}
+
 // require checks that the actor holds permission on resource.
 func (a *Actor) require(ctx context.Context, op, permission string, resource Object) error {
 	if err := a.subject.Validate("actor"); err != nil {

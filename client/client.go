@@ -7,7 +7,6 @@ import (
 	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
-	"github.com/authzed/authzed-go/v1"
 	"github.com/authzed/grpcutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -31,6 +30,7 @@ import (
 // Every error matches one of the sentinel errors with errors.Is. A check
 // that fails is never an allow: its [Decision] is denied.
 type Client struct {
+	conn    *grpc.ClientConn
 	perms   v1.PermissionsServiceClient
 	schemas v1.SchemaServiceClient
 	closer  func() error
@@ -146,12 +146,28 @@ func New(endpoint string, opts ...Option) (*Client, error) {
 		}
 	}
 	dial = append(dial, cfg.dialOpts...)
-	ac, err := authzed.NewClient(endpoint, dial...)
+	conn, err := grpc.NewClient(endpoint, dial...)
 	if err != nil {
 		return nil, &Error{Op: "New", Kind: ErrInvalidArgument, Err: err}
 	}
-	return &Client{perms: ac.PermissionsServiceClient, schemas: ac.SchemaServiceClient, closer: ac.Close, cfg: cfg}, nil
+	c := newClient(conn, cfg)
+	c.closer = conn.Close
+	return c, nil
 }
+
+func newClient(conn *grpc.ClientConn, cfg config) *Client {
+	return &Client{
+		conn:    conn,
+		perms:   v1.NewPermissionsServiceClient(conn),
+		schemas: v1.NewSchemaServiceClient(conn),
+		closer:  func() error { return nil },
+		cfg:     cfg,
+	}
+}
+
+// Conn returns the client's connection, for SpiceDB APIs the facade does
+// not wrap (bulk import, Watch). Do not close it: Close does.
+func (c *Client) Conn() *grpc.ClientConn { return c.conn }
 
 // NewFromConn builds a Client over an existing connection (an in-process
 // server, a test). The connection must carry its own credentials; the
@@ -167,12 +183,7 @@ func NewFromConn(conn *grpc.ClientConn, opts ...Option) (*Client, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Client{
-		perms:   v1.NewPermissionsServiceClient(conn),
-		schemas: v1.NewSchemaServiceClient(conn),
-		closer:  func() error { return nil },
-		cfg:     cfg,
-	}, nil
+	return newClient(conn, cfg), nil
 }
 
 // Close closes the connection New opened.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"slices"
 	"strings"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
@@ -304,4 +305,87 @@ func (pc pageCursor) consistency() *v1.Consistency {
 	default:
 		return MinimizeLatency().proto(nil)
 	}
+}
+
+// LookupSubjectsPage returns one page of LookupSubjects: at most limit
+// subjects after cursor ("" for the first page), and the cursor of the
+// next page ("" after the last). SpiceDB does not page this call, so a
+// cursor records how many subjects were returned and the revision of the
+// first page; the next page reads that snapshot again, sorted by ID, and
+// skips what was returned. Each page costs the whole lookup: for very
+// large answers, prefer the LookupSubjects iterator.
+func (c *Client) LookupSubjectsPage(ctx context.Context, resource Object, permission, subjectType, cursor string, limit uint32, opts ...CallOption) ([]Subject, string, error) {
+	if limit == 0 || limit > 10_000 {
+		return nil, "", argErr("limit", fmt.Sprint(limit), "must be between 1 and 10000")
+	}
+	typ, relation, err := splitSubjectType(subjectType)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := resource.Validate("resource"); err != nil {
+		return nil, "", err
+	}
+	if !relationPattern.MatchString(permission) {
+		return nil, "", argErr("permission", permission, "must be a SpiceDB permission name")
+	}
+	cc, err := c.callConfig(opts)
+	if err != nil {
+		return nil, "", err
+	}
+	consistency, skip := c.consistency(cc), 0
+	if cursor != "" {
+		pc, err := decodePageCursor(cursor)
+		if err != nil || pc.Requirement != "exact" {
+			return nil, "", argErr("cursor", cursor, "is not a cursor this API returned")
+		}
+		if _, err := fmt.Sscan(pc.Token, &skip); err != nil || skip < 0 {
+			return nil, "", argErr("cursor", cursor, "is not a cursor this API returned")
+		}
+		consistency = pc.consistency()
+	}
+	// SpiceDB streams subjects in no particular order: collect the
+	// snapshot's, sort them, and cut the page out.
+	var all []string
+	var rev Revision
+	err = c.retry(ctx, "LookupSubjects", func(ctx context.Context) error {
+		all, rev = all[:0], ""
+		stream, err := c.perms.LookupSubjects(ctx, &v1.LookupSubjectsRequest{
+			Consistency: consistency, Resource: resource.proto(), Permission: permission,
+			SubjectObjectType: typ, OptionalSubjectRelation: relation,
+		})
+		if err != nil {
+			return err
+		}
+		for {
+			resp, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			rev = revisionOf(resp.GetLookedUpAt())
+			if s := resp.GetSubject(); s.GetPermissionship() == v1.LookupPermissionship_LOOKUP_PERMISSIONSHIP_HAS_PERMISSION {
+				all = append(all, s.GetSubjectObjectId())
+			}
+		}
+	})
+	if err != nil {
+		return nil, "", translate("LookupSubjects", err)
+	}
+	slices.Sort(all)
+	all = slices.Compact(all)
+	end := min(skip+int(limit), len(all))
+	var out []Subject
+	for _, id := range all[min(skip, len(all)):end] {
+		out = append(out, Subject{Object: Object{Type: typ, ID: id}, Relation: relation})
+	}
+	if end >= len(all) || rev == "" {
+		return out, "", nil
+	}
+	next, err := encodePageCursor(fmt.Sprint(skip+len(out)), AtExactSnapshot(rev).proto(nil))
+	if err != nil {
+		return nil, "", &Error{Op: "LookupSubjects", Kind: ErrInternal, Err: err}
+	}
+	return out, next, nil
 }

@@ -154,3 +154,37 @@ func TestLookupResourcesPageAcrossRequests(t *testing.T) {
 	_, _, err = c.LookupResourcesPage(ctx, client.User("rita"), client.PermView, client.TypeDataset, "", 0)
 	require.ErrorIs(t, err, client.ErrInvalidArgument)
 }
+
+func TestLookupSubjectsPageAcrossRequests(t *testing.T) {
+	c := newClient(t)
+	seedOrgs(t, c)
+	ctx := t.Context()
+	for i := range 11 {
+		_, err := c.AddMember(ctx, "acme", fmt.Sprintf("m%02d", i), client.RoleReadonly)
+		require.NoError(t, err)
+	}
+	var got []string
+	cursor, pages := "", 0
+	for {
+		page, next, err := c.LookupSubjectsPage(ctx, client.Organization("acme"), client.PermViewMembers, client.TypeUser, cursor, 5)
+		require.NoError(t, err)
+		for _, s := range page {
+			got = append(got, s.ID)
+		}
+		pages++
+		if pages == 1 {
+			// Joins after the first page are not in this listing: it reads one snapshot.
+			_, err = c.AddMember(ctx, "acme", "late", client.RoleReadonly)
+			require.NoError(t, err)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	// alice, rita, support and m00..m10: 14, sorted, in pages of 5.
+	assert.Equal(t, 3, pages)
+	assert.Len(t, got, 14)
+	assert.IsNonDecreasing(t, got)
+	assert.NotContains(t, got, "late")
+}

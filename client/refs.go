@@ -126,6 +126,10 @@ func Invite(id string) Object { return Object{Type: TypeInvite, ID: id} }
 // Token is the object api_token:id (as a resource, e.g. to check delete on it).
 func Token(id string) Object { return Object{Type: TypeAPIToken, ID: id} }
 
+// ValidateID checks an object ID against SpiceDB's grammar (1 to 1024
+// characters of a-z A-Z 0-9 / _ | - = +); arg names it in the error.
+func ValidateID(arg, id string) error { return validateID(arg, id) }
+
 // maxIDLength is SpiceDB's limit on object IDs.
 const maxIDLength = 1024
 

@@ -14,7 +14,10 @@ func NewRootCommand() *cobra.Command {
 		Short:         "Relationship-based authorization for the LLM platform, on SpiceDB",
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		// Every flag is also a SPICEGATE_* environment variable.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) },
 	}
 	registerValidateCmd(root)
+	registerServeCmd(root)
 	return root
 }

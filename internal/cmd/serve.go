@@ -1,0 +1,106 @@
+package cmd
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spicegate/spicegate/internal/service"
+)
+
+func registerServeCmd(root *cobra.Command) {
+	cfg := service.Config{}
+	var noSeed bool
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the authorization service: SpiceDB's gRPC API and Spicegate's HTTP API",
+		Long: `Serve runs Spicegate. By default it embeds SpiceDB in the process on the memory
+datastore (nothing to install), writes the schema, loads the demo seed, and serves
+SpiceDB's v1 gRPC API (for zed and any SpiceDB client) and the HTTP/JSON API.
+
+With --datastore-engine postgres the embedded SpiceDB keeps its data in PostgreSQL
+(run 'spicegate migrate' first); with --spicedb-endpoint Spicegate runs in front
+of an external SpiceDB cluster instead.
+
+Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			if noSeed {
+				cfg.Seed = ""
+			}
+			if cfg.SpiceDBEndpoint != "" && !cmd.Flags().Changed("seed") {
+				cfg.Seed = "" // never seed a shared cluster unasked
+			}
+			generatedKey, generatedToken := false, false
+			if cfg.SpiceDBEndpoint == "" && cfg.PresharedKey == "" {
+				cfg.PresharedKey, generatedKey = randomSecret(), true
+			}
+			if len(cfg.HTTPTokens) == 0 {
+				cfg.HTTPTokens, generatedToken = []string{randomSecret()}, true
+			}
+			svc, err := service.Start(cmd.Context(), cfg, log)
+			if err != nil {
+				return err
+			}
+			printWelcome(cmd.OutOrStdout(), cfg, svc.HTTPAddr(), generatedKey, generatedToken)
+			return svc.Wait(cmd.Context())
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:50051", "address of the embedded SpiceDB's gRPC API")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "address of the HTTP/JSON API")
+	f.StringVar(&cfg.PresharedKey, "preshared-key", "", "preshared key of the embedded SpiceDB's gRPC API (generated and printed once when empty)")
+	f.StringVar(&cfg.DatastoreEngine, "datastore-engine", "memory", "datastore of the embedded SpiceDB: memory or postgres")
+	f.StringVar(&cfg.DatastoreURI, "datastore-conn-uri", "", "PostgreSQL connection URI, e.g. postgres://spicegate:secret@127.0.0.1:5432/spicegate")
+	f.StringVar(&cfg.SpiceDBEndpoint, "spicedb-endpoint", "", "host:port of an external SpiceDB to use instead of the embedded one")
+	f.StringVar(&cfg.SpiceDBKey, "spicedb-key", "", "preshared key of the external SpiceDB")
+	f.BoolVar(&cfg.SpiceDBInsecure, "spicedb-insecure", false, "connect to the external SpiceDB in plaintext (loopback or a trusted network only)")
+	f.StringSliceVar(&cfg.HTTPTokens, "http-token", nil, "bearer token services use on the HTTP API; repeat or comma-separate for several (generated and printed once when empty)")
+	f.StringVar(&cfg.Seed, "seed", "demo", `seed to load at start: "demo", a seed file, or "" for none`)
+	f.BoolVar(&noSeed, "no-seed", false, "load no seed")
+	f.BoolVar(&cfg.AllowSchemaRemovals, "allow-schema-removals", false, "apply a schema that removes definitions, relations or permissions")
+	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for in-flight requests")
+	root.AddCommand(c)
+}
+
+func randomSecret() string {
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// printWelcome prints, once, what to paste to use the service. Secrets are
+// printed only when they were generated here (nobody else knows them);
+// configured ones are never echoed.
+func printWelcome(w io.Writer, cfg service.Config, httpAddr string, generatedKey, generatedToken bool) {
+	key, token := "<your preshared key>", "<your HTTP token>"
+	if generatedKey {
+		key = cfg.PresharedKey
+	}
+	if generatedToken {
+		token = cfg.HTTPTokens[0]
+	}
+	fmt.Fprintf(w, "\nSpicegate is ready.\n\n")
+	if cfg.SpiceDBEndpoint == "" {
+		fmt.Fprintf(w, "SpiceDB gRPC API on %s (zed):\n", cfg.GRPCAddr)
+		fmt.Fprintf(w, "  zed context set local %s %s --insecure\n", cfg.GRPCAddr, key)
+		fmt.Fprintf(w, "  zed permission check organization:acme deploy user:alice\n\n")
+	}
+	fmt.Fprintf(w, "HTTP API on %s:\n", httpAddr)
+	fmt.Fprintf(w, "  export SPICEGATE_TOKEN=%s\n", token)
+	fmt.Fprintf(w, "  curl -s -H \"Authorization: Bearer $SPICEGATE_TOKEN\" http://%s/v1/check \\\n", httpAddr)
+	fmt.Fprintf(w, "    -d '{\"subject\":\"user:alice\",\"permission\":\"deploy\",\"resource\":\"organization:acme\"}'\n\n")
+	if generatedKey || generatedToken {
+		fmt.Fprintf(w, "The key and token above were generated for this run and are not shown again; set\n")
+		fmt.Fprintf(w, "SPICEGATE_PRESHARED_KEY and SPICEGATE_HTTP_TOKEN to choose your own.\n\n")
+	}
+}
+

@@ -1,0 +1,267 @@
+// Package service assembles `spicegate serve`: SpiceDB (embedded in the
+// process, or an external cluster), the schema, the seed, the Go client,
+// and the HTTP API, with readiness and a graceful stop.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+
+	"github.com/spicegate/spicegate/client"
+	"github.com/spicegate/spicegate/internal/embedded"
+	"github.com/spicegate/spicegate/internal/httpapi"
+	"github.com/spicegate/spicegate/seed"
+)
+
+// Config is everything `spicegate serve` can be told.
+type Config struct {
+	// GRPCAddr is where the embedded SpiceDB serves its v1 gRPC API.
+	GRPCAddr string
+	// HTTPAddr is where the HTTP/JSON API listens.
+	HTTPAddr string
+	// PresharedKey protects SpiceDB's gRPC API (embedded mode).
+	PresharedKey string
+	// DatastoreEngine is memory or postgres (embedded mode).
+	DatastoreEngine string
+	// DatastoreURI is the PostgreSQL connection URI.
+	DatastoreURI string
+	// SpiceDBEndpoint, when set, puts Spicegate in front of an external
+	// SpiceDB instead of embedding one.
+	SpiceDBEndpoint string
+	// SpiceDBKey is the external SpiceDB's preshared key.
+	SpiceDBKey string
+	// SpiceDBInsecure connects to the external SpiceDB in plaintext.
+	SpiceDBInsecure bool
+	// HTTPTokens are the bearer tokens services use on the HTTP API.
+	HTTPTokens []string
+	// Seed is "demo" (the embedded demo seed), a seed file, or "" for none.
+	Seed string
+	// AllowSchemaRemovals lets start-up apply a schema that removes
+	// definitions, relations or permissions.
+	AllowSchemaRemovals bool
+	// ShutdownTimeout bounds the drain of in-flight requests.
+	ShutdownTimeout time.Duration
+}
+
+// Validate checks the configuration and names the setting that is wrong.
+func (c Config) Validate() error {
+	if c.HTTPAddr == "" {
+		return errors.New("http-addr is required")
+	}
+	if c.SpiceDBEndpoint != "" {
+		if c.SpiceDBKey == "" {
+			return errors.New("spicedb-key is required with spicedb-endpoint")
+		}
+		return nil
+	}
+	switch c.DatastoreEngine {
+	case embedded.EngineMemory:
+	case embedded.EnginePostgres:
+		if c.DatastoreURI == "" {
+			return errors.New("datastore-conn-uri is required with datastore-engine postgres")
+		}
+	default:
+		return fmt.Errorf("datastore-engine must be %s or %s, not %q", embedded.EngineMemory, embedded.EnginePostgres, c.DatastoreEngine)
+	}
+	if c.GRPCAddr == "" {
+		return errors.New("grpc-addr is required")
+	}
+	if c.PresharedKey == "" {
+		return errors.New("preshared-key is required")
+	}
+	return nil
+}
+
+// Service is a running Spicegate.
+type Service struct {
+	cfg      Config
+	log      *slog.Logger
+	spicedb  *embedded.Server
+	conn     *grpc.ClientConn
+	client   *client.Client
+	http     *http.Server
+	listener net.Listener
+	served   chan error
+}
+
+// Start brings everything up and returns once the HTTP API listens.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, log: log, served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			s.stopBackends()
+		}
+	}()
+
+	if cfg.SpiceDBEndpoint != "" {
+		opts := []client.Option{client.WithPresharedKey(cfg.SpiceDBKey), client.WithLogger(log)}
+		if cfg.SpiceDBInsecure {
+			opts = append(opts, client.WithInsecure())
+		}
+		if s.client, err = client.New(cfg.SpiceDBEndpoint, opts...); err != nil {
+			return nil, err
+		}
+		log.Info("using an external SpiceDB", "endpoint", cfg.SpiceDBEndpoint)
+	} else {
+		s.spicedb, err = embedded.Start(ctx, embedded.Config{
+			Engine: cfg.DatastoreEngine, ConnURI: cfg.DatastoreURI, GRPCAddr: cfg.GRPCAddr, PresharedKey: cfg.PresharedKey,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if s.conn, err = s.spicedb.Conn(); err != nil {
+			return nil, err
+		}
+		if s.client, err = client.NewFromConn(s.conn, client.WithLogger(log)); err != nil {
+			return nil, err
+		}
+		log.Info("embedded SpiceDB serving its gRPC API", "addr", cfg.GRPCAddr, "datastore", cfg.DatastoreEngine)
+		if cfg.DatastoreEngine == embedded.EngineMemory {
+			log.Warn("the memory datastore keeps nothing: every relationship is lost when spicegate stops; use --datastore-engine postgres to keep them")
+		}
+	}
+
+	if err := s.waitForSpiceDB(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.applySchema(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.loadSeed(ctx); err != nil {
+		return nil, err
+	}
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	api := httpapi.New(httpapi.Config{Client: s.client, Tokens: cfg.HTTPTokens, Logger: log, Registry: registry})
+	s.listener, err = net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("http-addr: %w", err)
+	}
+	s.http = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { s.served <- s.http.Serve(s.listener) }()
+	log.Info("HTTP API listening", "addr", s.listener.Addr().String())
+	return s, nil
+}
+
+// HTTPAddr is the address the HTTP API listens on.
+func (s *Service) HTTPAddr() string { return s.listener.Addr().String() }
+
+// Client is the service's client of SpiceDB.
+func (s *Service) Client() *client.Client { return s.client }
+
+// waitForSpiceDB polls until SpiceDB answers (with or without a schema).
+func (s *Service) waitForSpiceDB(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		err := s.client.Ready(ctx)
+		if err == nil || errors.Is(err, client.ErrNotFound) {
+			return nil
+		}
+		if errors.Is(err, client.ErrUnauthenticated) {
+			return fmt.Errorf("SpiceDB refused the preshared key: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("SpiceDB did not answer: %w", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Service) applySchema(ctx context.Context) error {
+	changes, rev, err := s.client.ApplySchema(ctx, s.cfg.AllowSchemaRemovals)
+	if err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+	if rev == "" {
+		s.log.Info("schema is up to date")
+		return nil
+	}
+	s.log.Info("schema written", "changes", len(changes), "revision", string(rev))
+	return nil
+}
+
+func (s *Service) loadSeed(ctx context.Context) error {
+	var data []byte
+	switch s.cfg.Seed {
+	case "":
+		return nil
+	case "demo":
+		data = seed.Demo()
+	default:
+		var err error
+		if data, err = os.ReadFile(s.cfg.Seed); err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+	}
+	parsed, err := seed.ParseBytes(data)
+	if err != nil {
+		return err
+	}
+	rev, err := seed.Load(ctx, v1.NewPermissionsServiceClient(s.client.Conn()), parsed, nil)
+	if err != nil {
+		return err
+	}
+	s.log.Info("seed loaded", "seed", s.cfg.Seed, "organizations", len(parsed.Organizations), "revision", rev)
+	return nil
+}
+
+// Wait blocks until the HTTP server fails or ctx ends, then stops.
+func (s *Service) Wait(ctx context.Context) error {
+	select {
+	case err := <-s.served:
+		s.stopBackends()
+		return err
+	case <-ctx.Done():
+		return s.Stop()
+	}
+}
+
+// Stop drains in-flight HTTP requests (up to ShutdownTimeout), then stops
+// SpiceDB.
+func (s *Service) Stop() error {
+	timeout := s.cfg.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	s.log.Info("stopping: draining in-flight requests", "timeout", timeout)
+	err := s.http.Shutdown(ctx)
+	if serveErr := <-s.served; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		err = errors.Join(err, serveErr)
+	}
+	s.stopBackends()
+	s.log.Info("stopped")
+	return err
+}
+
+func (s *Service) stopBackends() {
+	if s.client != nil {
+		_ = s.client.Close()
+	}
+	if s.conn != nil {
+		_ = s.conn.Close()
+	}
+	if s.spicedb != nil {
+		if err := s.spicedb.Stop(); err != nil {
+			s.log.Error("stopping SpiceDB", "error", err)
+		}
+	}
+}
