@@ -103,4 +103,3 @@ func printWelcome(w io.Writer, cfg service.Config, httpAddr string, generatedKey
 		fmt.Fprintf(w, "SPICEGATE_PRESHARED_KEY and SPICEGATE_HTTP_TOKEN to choose your own.\n\n")
 	}
 }
-

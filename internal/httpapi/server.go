@@ -208,4 +208,3 @@ func (s *Server) register() {
 	s.registerChecks()
 	s.registerWrites()
 }
-
