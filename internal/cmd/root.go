@@ -19,5 +19,7 @@ func NewRootCommand() *cobra.Command {
 	}
 	registerValidateCmd(root)
 	registerServeCmd(root)
+	registerQueryCmds(root)
+	registerAdminCmds(root)
 	return root
 }

@@ -58,6 +58,7 @@ Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`
 	f.StringVar(&cfg.PresharedKey, "preshared-key", "", "preshared key of the embedded SpiceDB's gRPC API (generated and printed once when empty)")
 	f.StringVar(&cfg.DatastoreEngine, "datastore-engine", "memory", "datastore of the embedded SpiceDB: memory or postgres")
 	f.StringVar(&cfg.DatastoreURI, "datastore-conn-uri", "", "PostgreSQL connection URI, e.g. postgres://spicegate:secret@127.0.0.1:5432/spicegate")
+	f.BoolVar(&cfg.Migrate, "datastore-migrate", false, "run SpiceDB's datastore migrations (postgres) before starting")
 	f.StringVar(&cfg.SpiceDBEndpoint, "spicedb-endpoint", "", "host:port of an external SpiceDB to use instead of the embedded one")
 	f.StringVar(&cfg.SpiceDBKey, "spicedb-key", "", "preshared key of the external SpiceDB")
 	f.BoolVar(&cfg.SpiceDBInsecure, "spicedb-insecure", false, "connect to the external SpiceDB in plaintext (loopback or a trusted network only)")

@@ -16,6 +16,8 @@ import (
 	datastorecfg "github.com/authzed/spicedb/pkg/cmd/datastore"
 	"github.com/authzed/spicedb/pkg/cmd/server"
 	"github.com/authzed/spicedb/pkg/cmd/util"
+	"github.com/authzed/spicedb/pkg/datastore/migration"
+	"github.com/authzed/spicedb/pkg/migrate"
 )
 
 // Datastore engines the embedded server supports.
@@ -108,4 +110,19 @@ func (s *Server) Stop() error {
 		return nil
 	}
 	return err
+}
+
+// Migrate runs SpiceDB's datastore migrations on PostgreSQL up to the
+// newest ("head"), as `spicedb datastore migrate head` does. It is safe to
+// run again: applied migrations are skipped.
+func Migrate(ctx context.Context, connURI string) error {
+	if connURI == "" {
+		return errors.New("migrate: a PostgreSQL connection URI is required")
+	}
+	return migration.Run(ctx, &migration.Config{
+		DatastoreEngine: EnginePostgres,
+		DatastoreURI:    connURI,
+		Timeout:         time.Hour,
+		BatchSize:       1000,
+	}, migrate.Head)
 }

@@ -36,6 +36,8 @@ type Config struct {
 	DatastoreEngine string
 	// DatastoreURI is the PostgreSQL connection URI.
 	DatastoreURI string
+	// Migrate runs SpiceDB's datastore migrations at start (postgres).
+	Migrate bool
 	// SpiceDBEndpoint, when set, puts Spicegate in front of an external
 	// SpiceDB instead of embedding one.
 	SpiceDBEndpoint string
@@ -117,6 +119,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 		}
 		log.Info("using an external SpiceDB", "endpoint", cfg.SpiceDBEndpoint)
 	} else {
+		if cfg.Migrate && cfg.DatastoreEngine == embedded.EnginePostgres {
+			if err := embedded.Migrate(ctx, cfg.DatastoreURI); err != nil {
+				return nil, fmt.Errorf("datastore migration: %w", err)
+			}
+			log.Info("datastore migrated to head")
+		}
 		s.spicedb, err = embedded.Start(ctx, embedded.Config{
 			Engine: cfg.DatastoreEngine, ConnURI: cfg.DatastoreURI, GRPCAddr: cfg.GRPCAddr, PresharedKey: cfg.PresharedKey,
 		})

@@ -1,0 +1,45 @@
+package cmd
+
+import (
+	"net"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spicegate/spicegate/client"
+)
+
+// connFlags are how the operator commands reach a running deployment:
+// SpiceDB's gRPC API (the one `spicegate serve` exposes, or a cluster's).
+type connFlags struct {
+	endpoint string
+	key      string
+	insecure bool
+}
+
+func (f *connFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.endpoint, "spicedb-endpoint", "127.0.0.1:50051", "SpiceDB gRPC API of the deployment (host:port)")
+	cmd.Flags().StringVar(&f.key, "preshared-key", "", "its preshared key (the one `spicegate serve` printed or was given)")
+	cmd.Flags().BoolVar(&f.insecure, "spicedb-insecure", false, "plaintext instead of TLS (always plaintext for loopback endpoints)")
+}
+
+// loopback reports whether the endpoint is on this machine.
+func loopback(endpoint string) bool {
+	host, _, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (f *connFlags) connect() (*client.Client, error) {
+	opts := []client.Option{client.WithPresharedKey(f.key)}
+	if f.insecure || loopback(f.endpoint) {
+		opts = append(opts, client.WithInsecure())
+	}
+	return client.New(f.endpoint, opts...)
+}

@@ -1,0 +1,129 @@
+package cmd
+
+import (
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/spicegate/spicegate/internal/service"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+// startService runs `serve`'s service with the demo seed on free ports.
+func startService(t *testing.T) (grpcAddr, key string) {
+	t.Helper()
+	cfg := service.Config{
+		GRPCAddr: freeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "ops-test-key",
+		DatastoreEngine: "memory", HTTPTokens: []string{"t"}, Seed: "demo",
+	}
+	svc, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc.Stop() })
+	return cfg.GRPCAddr, cfg.PresharedKey
+}
+
+func TestOperatorCommands(t *testing.T) {
+	addr, key := startService(t)
+	conn := []string{"--spicedb-endpoint", addr, "--preshared-key", key}
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := execute(t, append(args, conn...)...)
+		require.NoError(t, err, out)
+		return out
+	}
+
+	assert.Equal(t, "allowed: user:alice deploy organization:acme\n", run("check", "user:alice", "deploy", "organization:acme"))
+	assert.Equal(t, "denied: user:rita deploy organization:acme\n", run("check", "user:rita", "deploy", "organization:acme"))
+	assert.JSONEq(t, `{"allowed":false,"permissionship":"denied","revision":"`+jsonField(t, run("check", "user:rita", "deploy", "organization:acme", "-o", "json"), "revision")+`"}`,
+		run("check", "user:rita", "deploy", "organization:acme", "-o", "json"))
+
+	explained := run("check", "user:alice", "delete", "dataset:acme-support-tickets", "--explain")
+	assert.Contains(t, explained, "allowed: user:alice delete dataset:acme-support-tickets")
+	assert.Contains(t, explained, "✓ dataset:acme-support-tickets#delete (permission) for user:alice")
+	assert.Contains(t, explained, "#owner (relation)")
+	denied := run("check", "user:rita", "delete", "dataset:acme-support-tickets", "--explain")
+	assert.Contains(t, denied, "✗ dataset:acme-support-tickets#delete (permission) for user:rita")
+
+	assert.Equal(t, "USER     ROLE\nalice    user\nrita     readonly\nsupport  support\n", run("members", "acme"))
+	assert.JSONEq(t, `[{"user":"alice","role":"readonly"},{"user":"bob","role":"user"},{"user":"support","role":"support"}]`,
+		run("members", "globex", "-o", "json"))
+
+	assert.ElementsMatch(t, []string{"user:alice", "user:support"}, lines(run("whocan", "delete", "dataset:acme-support-tickets")))
+	assert.ElementsMatch(t, []string{"api_token:acme-alice-ci", "api_token:acme-rita-notebook"},
+		lines(run("whocan", "view_dataset", "organization:acme", "--subject-type", "api_token")))
+	assert.ElementsMatch(t, []string{"dataset:acme-support-tickets", "dataset:acme-product-faq"}, lines(run("can", "user:rita", "view", "dataset")))
+	assert.JSONEq(t, `["dataset:globex-contracts"]`, run("can", "user:bob", "view", "dataset", "-o", "json"))
+	assert.JSONEq(t, `[]`, run("can", "user:nobody", "view", "dataset", "-o", "json"))
+
+	assert.Equal(t, "the deployed schema is Spicegate's\n", run("schema", "diff"))
+	assert.Equal(t, "nothing to apply: the deployed schema is Spicegate's\n", run("schema", "apply"))
+
+	// Errors are errors, not decisions.
+	_, err := execute(t, append([]string{"check", "alice", "deploy", "organization:acme"}, conn...)...)
+	require.ErrorContains(t, err, "subject")
+	_, err = execute(t, "check", "user:alice", "deploy", "organization:acme", "--spicedb-endpoint", addr, "--preshared-key", "wrong")
+	require.ErrorContains(t, err, "unauthenticated")
+}
+
+func TestSeedCommandLoadsTwiceAndGenerates(t *testing.T) {
+	addr, key := startService(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gen.yaml")
+	out, err := execute(t, "seed", "--generate", "--orgs", "2", "--members", "3", "--datasets", "5", "--out", path)
+	require.NoError(t, err, out)
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Contains(t, string(data), "org00002-d000005")
+
+	for range 2 {
+		out, err = execute(t, "seed", path, "--spicedb-endpoint", addr, "--preshared-key", key)
+		require.NoError(t, err, out)
+		assert.Contains(t, out, "loaded "+path+": 2 organizations at revision ")
+	}
+	out, err = execute(t, "members", "org00001", "--spicedb-endpoint", addr, "--preshared-key", key)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"USER", "ROLE", "org00001-u0001", "user", "org00001-u0002", "readonly", "org00001-u0003", "user", "support", "support"}, lines(out))
+
+	_, err = execute(t, "seed", "--generate", "--orgs", "0")
+	require.Error(t, err)
+	_, err = execute(t, "seed", filepath.Join(dir, "missing.yaml"), "--spicedb-endpoint", addr)
+	require.Error(t, err)
+}
+
+func TestFlagsComeFromTheEnvironment(t *testing.T) {
+	addr, key := startService(t)
+	t.Setenv("SPICEGATE_SPICEDB_ENDPOINT", addr)
+	t.Setenv("SPICEGATE_PRESHARED_KEY", key)
+	out, err := execute(t, "check", "user:alice", "deploy", "organization:acme")
+	require.NoError(t, err, out)
+	assert.Equal(t, "allowed: user:alice deploy organization:acme\n", out)
+
+	// A flag on the command line wins over the environment.
+	_, err = execute(t, "check", "user:alice", "deploy", "organization:acme", "--preshared-key", "wrong")
+	require.Error(t, err)
+}
+
+func lines(s string) []string { return strings.Fields(s) }
+
+func jsonField(t *testing.T, s, field string) string {
+	t.Helper()
+	i := strings.Index(s, `"`+field+`": "`)
+	require.GreaterOrEqual(t, i, 0, s)
+	rest := s[i+len(field)+5:]
+	return rest[:strings.Index(rest, `"`)]
+}
+

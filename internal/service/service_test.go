@@ -1,0 +1,118 @@
+package service_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/spicegate/spicegate/client"
+	"github.com/spicegate/spicegate/internal/service"
+	"github.com/spicegate/spicegate/internal/spicedbtest"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+func get(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(`{"subject":"user:alice","permission":"deploy","resource":"organization:acme"}`))
+	require.NoError(t, err)
+	if strings.HasSuffix(url, "z") {
+		req.Method = http.MethodGet
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestEmbeddedServiceServesAndStopsCleanly(t *testing.T) {
+	cfg := service.Config{GRPCAddr: freeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "k", DatastoreEngine: "memory",
+		HTTPTokens: []string{"tok"}, Seed: "demo", ShutdownTimeout: 5 * time.Second}
+	svc, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	base := "http://" + svc.HTTPAddr()
+
+	code, body := get(t, base+"/readyz", "")
+	assert.Equal(t, http.StatusOK, code, body)
+	code, body = get(t, base+"/v1/check", "tok")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, `"allowed":true`, "the demo seed is loaded")
+
+	// SpiceDB's own gRPC API answers with the key, for zed and any client.
+	c, err := client.New(cfg.GRPCAddr, client.WithInsecure(), client.WithPresharedKey("k"))
+	require.NoError(t, err)
+	defer c.Close()
+	d, err := c.Check(t.Context(), client.User("rita"), client.PermDeploy, client.Organization("acme"))
+	require.NoError(t, err)
+	assert.False(t, d.Allowed())
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- svc.Wait(ctx) }()
+	cancel() // what SIGINT/SIGTERM do
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the service did not stop")
+	}
+	_, err = net.DialTimeout("tcp", svc.HTTPAddr(), time.Second)
+	assert.Error(t, err, "the HTTP port is closed")
+	_, err = net.DialTimeout("tcp", cfg.GRPCAddr, time.Second)
+	assert.Error(t, err, "the gRPC port is closed")
+}
+
+func TestInFrontOfAnExternalSpiceDB(t *testing.T) {
+	external := spicedbtest.StartTCP(t)
+	cfg := service.Config{HTTPAddr: "127.0.0.1:0", SpiceDBEndpoint: external.Addr, SpiceDBKey: external.Key,
+		SpiceDBInsecure: true, HTTPTokens: []string{"tok"}}
+	svc, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc.Stop() })
+
+	c := external.Client(t)
+	_, err = c.CreateOrganization(t.Context(), "acme", "alice")
+	require.NoError(t, err)
+	code, body := get(t, "http://"+svc.HTTPAddr()+"/v1/check", "tok")
+	assert.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, `"allowed":true`)
+
+	bad := cfg
+	bad.SpiceDBKey = "wrong"
+	_, err = service.Start(t.Context(), bad, slog.New(slog.DiscardHandler))
+	require.ErrorContains(t, err, "preshared key")
+}
+
+func TestConfigValidateNamesTheSetting(t *testing.T) {
+	base := service.Config{GRPCAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:2", PresharedKey: "k", DatastoreEngine: "memory"}
+	require.NoError(t, base.Validate())
+	tests := map[string]func(*service.Config){
+		"datastore-engine":   func(c *service.Config) { c.DatastoreEngine = "mysql" },
+		"datastore-conn-uri": func(c *service.Config) { c.DatastoreEngine = "postgres" },
+		"preshared-key":      func(c *service.Config) { c.PresharedKey = "" },
+		"http-addr":          func(c *service.Config) { c.HTTPAddr = "" },
+		"spicedb-key":        func(c *service.Config) { c.SpiceDBEndpoint = "x:1" },
+	}
+	for setting, mutate := range tests {
+		cfg := base
+		mutate(&cfg)
+		assert.ErrorContains(t, cfg.Validate(), setting)
+	}
+}
