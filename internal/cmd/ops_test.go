@@ -126,4 +126,3 @@ func jsonField(t *testing.T, s, field string) string {
 	rest := s[i+len(field)+5:]
 	return rest[:strings.Index(rest, `"`)]
 }
-
