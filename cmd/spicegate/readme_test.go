@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/spicegate/spicegate/internal/service"
+)
+
+// readmeExample is a curl line of the README and the answer it documents.
+type readmeExample struct {
+	command, want string
+}
+
+// readmeExamples finds every `curl` line followed by a `# {...}` answer.
+func readmeExamples(t *testing.T) []readmeExample {
+	t.Helper()
+	data, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	lines := strings.Split(string(data), "\n")
+	var out []readmeExample
+	for i := 0; i+1 < len(lines); i++ {
+		if strings.HasPrefix(lines[i], "curl ") && strings.HasPrefix(lines[i+1], "# {") {
+			out = append(out, readmeExample{lines[i], strings.TrimPrefix(lines[i+1], "# ")})
+		}
+	}
+	return out
+}
+
+var revisionValue = regexp.MustCompile(`"revision":"[^"]*"`)
+
+// normalize makes answers comparable: revisions are "...".
+func normalize(t *testing.T, s string) string {
+	t.Helper()
+	var v any
+	require.NoError(t, json.Unmarshal([]byte(strings.TrimSpace(s)), &v), s)
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return revisionValue.ReplaceAllString(string(b), `"revision":"..."`)
+}
+
+// TestREADMECurlExamples runs the README's quick-start curl lines against a
+// real `serve` (the defaults, with the demo seed) and compares the answers.
+func TestREADMECurlExamples(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatal("curl is needed to run the README's examples as written")
+	}
+	examples := readmeExamples(t)
+	require.GreaterOrEqual(t, len(examples), 5, "the README documents its curl examples")
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	grpcAddr := l.Addr().String()
+	require.NoError(t, l.Close())
+	svc, err := service.Start(t.Context(), service.Config{
+		GRPCAddr: grpcAddr, HTTPAddr: "127.0.0.1:0", PresharedKey: "readme-key", DatastoreEngine: "memory",
+		HTTPTokens: []string{"readme-token"}, Seed: "demo",
+	}, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc.Stop() })
+
+	for _, ex := range examples {
+		command := strings.ReplaceAll(ex.command, "localhost:8080", svc.HTTPAddr())
+		cmd := exec.CommandContext(t.Context(), "bash", "-c", command)
+		cmd.Env = append(os.Environ(), "SPICEGATE_TOKEN=readme-token")
+		got, err := cmd.Output()
+		require.NoError(t, err, ex.command)
+		assert.Equal(t, normalize(t, strings.ReplaceAll(ex.want, `"..."`, `"x"`)), normalize(t, string(got)), ex.command)
+	}
+}
