@@ -212,6 +212,15 @@ func (c *Client) WriteSchema(ctx context.Context) (Revision, error) {
 	return rev, nil
 }
 
+// Observe tells the Client about a write made outside it (a bulk import, a
+// seed, another process): its default reads become at least as fresh as
+// rev, as if it had written it.
+func (c *Client) Observe(rev Revision) {
+	if rev != "" {
+		c.revs.begin()(rev)
+	}
+}
+
 // LastWritten returns the newest revision this Client wrote, or "" if none.
 func (c *Client) LastWritten() Revision { return c.revs.Newest() }
 

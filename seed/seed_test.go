@@ -80,10 +80,11 @@ func TestDemoSeedLoadsTwiceToTheSameState(t *testing.T) {
 	members, err := c.ListMembers(ctx, "acme", client.WithConsistency(client.FullyConsistent()))
 	require.NoError(t, err)
 	assert.Equal(t, []client.Member{{UserID: "alice", Role: client.RoleUser}, {UserID: "rita", Role: client.RoleReadonly}, {UserID: "support", Role: client.RoleSupport}}, members)
-	info, err := c.APIToken(ctx, "acme-alice-ci")
+	info, err := c.APIToken(ctx, "acme-alice-ci", client.WithConsistency(client.FullyConsistent()))
 	require.NoError(t, err)
 	assert.Equal(t, "alice", info.Owner)
 	// The client can delete what the seed wrote, completely.
+	c.Observe(client.Revision(rev))
 	_, err = c.DeleteOrganization(ctx, "globex")
 	require.NoError(t, err)
 	for _, r := range dump(t, perms) {

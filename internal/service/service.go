@@ -226,6 +226,7 @@ func (s *Service) loadSeed(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.client.Observe(client.Revision(rev)) // reads through the API see the seed
 	s.log.Info("seed loaded", "seed", s.cfg.Seed, "organizations", len(parsed.Organizations), "revision", rev)
 	return nil
 }

@@ -59,7 +59,7 @@ func TestEmbeddedServiceServesAndStopsCleanly(t *testing.T) {
 	c, err := client.New(cfg.GRPCAddr, client.WithInsecure(), client.WithPresharedKey("k"))
 	require.NoError(t, err)
 	defer c.Close()
-	d, err := c.Check(t.Context(), client.User("rita"), client.PermDeploy, client.Organization("acme"))
+	d, err := c.Check(t.Context(), client.User("rita"), client.PermDeploy, client.Organization("acme"), client.WithConsistency(client.FullyConsistent()))
 	require.NoError(t, err)
 	assert.False(t, d.Allowed())
 
