@@ -1,9 +1,7 @@
 package client_test
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -16,41 +14,10 @@ import (
 	"github.com/spicegate/spicegate/internal/spicedbtest"
 )
 
-// allRelationships reads every relationship of the schema's types, as strings.
-func allRelationships(t *testing.T, perms v1.PermissionsServiceClient) []string {
-	t.Helper()
-	var out []string
-	for _, typ := range []string{
-		client.TypeUser, client.TypePlatform, client.TypeOrganization, client.TypeDataset, client.TypeAdapterRepository,
-		client.TypeTrainingJob, client.TypeDeployment, client.TypeAPIToken, client.TypeLLM, client.TypeInvite,
-	} {
-		stream, err := perms.ReadRelationships(t.Context(), &v1.ReadRelationshipsRequest{
-			Consistency:        &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}},
-			RelationshipFilter: &v1.RelationshipFilter{ResourceType: typ},
-		})
-		require.NoError(t, err)
-		for {
-			r, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			require.NoError(t, err)
-			rel := r.GetRelationship()
-			s := fmt.Sprintf("%s:%s#%s@%s:%s", rel.GetResource().GetObjectType(), rel.GetResource().GetObjectId(), rel.GetRelation(),
-				rel.GetSubject().GetObject().GetObjectType(), rel.GetSubject().GetObject().GetObjectId())
-			if sr := rel.GetSubject().GetOptionalRelation(); sr != "" {
-				s += "#" + sr
-			}
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 func TestDeleteOrganizationRemovesEverythingOfIt(t *testing.T) {
 	srv := spicedbtest.Start(t)
 	c := srv.Client(t)
-	perms := v1.NewPermissionsServiceClient(srv.Conn(t))
+	conn := srv.Conn(t)
 	ctx := t.Context()
 
 	// Two organizations with one of everything each; alice is in both.
@@ -82,12 +49,12 @@ func TestDeleteOrganizationRemovesEverythingOfIt(t *testing.T) {
 	_, err = c.RegisterSharedLLM(ctx, "shared")
 	require.NoError(t, err)
 
-	before := allRelationships(t, perms)
+	before := spicedbtest.Relationships(t, conn)
 	rev, err := c.DeleteOrganization(ctx, "acme")
 	require.NoError(t, err)
 	assert.NotEmpty(t, rev)
 
-	after := allRelationships(t, perms)
+	after := spicedbtest.Relationships(t, conn)
 	for _, r := range after {
 		assert.NotContains(t, r, "acme", "left behind: %s", r)
 	}
@@ -131,7 +98,8 @@ func TestDeleteLargeOrganization(t *testing.T) {
 	}
 	srv := spicedbtest.Start(t)
 	c := srv.Client(t)
-	perms := v1.NewPermissionsServiceClient(srv.Conn(t))
+	conn := srv.Conn(t)
+	perms := v1.NewPermissionsServiceClient(conn)
 	ctx := t.Context()
 	seedOrgs(t, c)
 	_, err := c.RegisterDataset(ctx, "globex", "globex_data", "bob")
@@ -159,7 +127,7 @@ func TestDeleteLargeOrganization(t *testing.T) {
 	_, err = c.DeleteOrganization(ctx, "acme")
 	require.NoError(t, err)
 
-	left := allRelationships(t, perms)
+	left := spicedbtest.Relationships(t, conn)
 	for _, r := range left {
 		require.NotContains(t, r, "acme")
 		require.False(t, strings.HasPrefix(r, "dataset:d"), "left behind: %s", r)

@@ -21,19 +21,7 @@ import (
 // yielded. Iteration stops at the first error, which is yielded.
 func (c *Client) LookupResources(ctx context.Context, subject Subject, permission, resourceType string, opts ...CallOption) iter.Seq2[Object, error] {
 	return func(yield func(Object, error) bool) {
-		if err := subject.Validate("subject"); err != nil {
-			yield(Object{}, err)
-			return
-		}
-		if !relationPattern.MatchString(permission) {
-			yield(Object{}, argErr("permission", permission, "must be a SpiceDB permission name"))
-			return
-		}
-		if !typePattern.MatchString(resourceType) {
-			yield(Object{}, argErr("resourceType", resourceType, "must be a SpiceDB type name"))
-			return
-		}
-		cc, err := c.callConfig(opts)
+		cc, err := c.resourcesLookupArgs(subject, permission, resourceType, opts)
 		if err != nil {
 			yield(Object{}, err)
 			return
@@ -110,20 +98,7 @@ func (c *Client) lookupResourcesPage(ctx context.Context, subject Subject, permi
 // yielded.
 func (c *Client) LookupSubjects(ctx context.Context, resource Object, permission, subjectType string, opts ...CallOption) iter.Seq2[Subject, error] {
 	return func(yield func(Subject, error) bool) {
-		typ, relation, err := splitSubjectType(subjectType)
-		if err != nil {
-			yield(Subject{}, err)
-			return
-		}
-		if err := resource.Validate("resource"); err != nil {
-			yield(Subject{}, err)
-			return
-		}
-		if !relationPattern.MatchString(permission) {
-			yield(Subject{}, argErr("permission", permission, "must be a SpiceDB permission name"))
-			return
-		}
-		cc, err := c.callConfig(opts)
+		typ, relation, cc, err := c.subjectsLookupArgs(resource, permission, subjectType, opts)
 		if err != nil {
 			yield(Subject{}, err)
 			return
@@ -193,19 +168,10 @@ func splitSubjectType(s string) (typ, relation string, err error) {
 // the first page, which every later page keeps (so opts only matter on the
 // first page). Pass the same subject, permission and type with it.
 func (c *Client) LookupResourcesPage(ctx context.Context, subject Subject, permission, resourceType, cursor string, limit uint32, opts ...CallOption) ([]Object, string, error) {
-	if err := subject.Validate("subject"); err != nil {
+	if err := validateLimit(limit); err != nil {
 		return nil, "", err
 	}
-	if !relationPattern.MatchString(permission) {
-		return nil, "", argErr("permission", permission, "must be a SpiceDB permission name")
-	}
-	if !typePattern.MatchString(resourceType) {
-		return nil, "", argErr("resourceType", resourceType, "must be a SpiceDB type name")
-	}
-	if limit == 0 || limit > 10_000 {
-		return nil, "", argErr("limit", fmt.Sprint(limit), "must be between 1 and 10000")
-	}
-	cc, err := c.callConfig(opts)
+	cc, err := c.resourcesLookupArgs(subject, permission, resourceType, opts)
 	if err != nil {
 		return nil, "", err
 	}
@@ -315,20 +281,10 @@ func (pc pageCursor) consistency() *v1.Consistency {
 // skips what was returned. Each page costs the whole lookup: for very
 // large answers, prefer the LookupSubjects iterator.
 func (c *Client) LookupSubjectsPage(ctx context.Context, resource Object, permission, subjectType, cursor string, limit uint32, opts ...CallOption) ([]Subject, string, error) {
-	if limit == 0 || limit > 10_000 {
-		return nil, "", argErr("limit", fmt.Sprint(limit), "must be between 1 and 10000")
-	}
-	typ, relation, err := splitSubjectType(subjectType)
-	if err != nil {
+	if err := validateLimit(limit); err != nil {
 		return nil, "", err
 	}
-	if err := resource.Validate("resource"); err != nil {
-		return nil, "", err
-	}
-	if !relationPattern.MatchString(permission) {
-		return nil, "", argErr("permission", permission, "must be a SpiceDB permission name")
-	}
-	cc, err := c.callConfig(opts)
+	typ, relation, cc, err := c.subjectsLookupArgs(resource, permission, subjectType, opts)
 	if err != nil {
 		return nil, "", err
 	}
@@ -388,4 +344,40 @@ func (c *Client) LookupSubjectsPage(ctx context.Context, resource Object, permis
 		return nil, "", &Error{Op: "LookupSubjects", Kind: ErrInternal, Err: err}
 	}
 	return out, next, nil
+}
+
+// resourcesLookupArgs validates the arguments of a LookupResources.
+func (c *Client) resourcesLookupArgs(subject Subject, permission, resourceType string, opts []CallOption) (callConfig, error) {
+	if err := subject.Validate("subject"); err != nil {
+		return callConfig{}, err
+	}
+	if !relationPattern.MatchString(permission) {
+		return callConfig{}, argErr("permission", permission, "must be a SpiceDB permission name")
+	}
+	if !typePattern.MatchString(resourceType) {
+		return callConfig{}, argErr("resourceType", resourceType, "must be a SpiceDB type name")
+	}
+	return c.callConfig(opts)
+}
+
+// subjectsLookupArgs validates the arguments of a LookupSubjects.
+func (c *Client) subjectsLookupArgs(resource Object, permission, subjectType string, opts []CallOption) (typ, relation string, cc callConfig, err error) {
+	if typ, relation, err = splitSubjectType(subjectType); err != nil {
+		return "", "", cc, err
+	}
+	if err := resource.Validate("resource"); err != nil {
+		return "", "", cc, err
+	}
+	if !relationPattern.MatchString(permission) {
+		return "", "", cc, argErr("permission", permission, "must be a SpiceDB permission name")
+	}
+	cc, err = c.callConfig(opts)
+	return typ, relation, cc, err
+}
+
+func validateLimit(limit uint32) error {
+	if limit == 0 || limit > 10_000 {
+		return argErr("limit", fmt.Sprint(limit), "must be between 1 and 10000")
+	}
+	return nil
 }

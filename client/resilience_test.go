@@ -2,7 +2,7 @@ package client_test
 
 import (
 	"context"
-	"net"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,21 +15,11 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/spicegate/spicegate/client"
-	"github.com/spicegate/spicegate/internal/embedded"
 	"github.com/spicegate/spicegate/internal/spicedbtest"
 )
 
-// unusedAddr is a loopback address nothing listens on.
-func unusedAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
-}
-
 func TestUnreachableFailsClosed(t *testing.T) {
-	c, err := client.New(unusedAddr(t), client.WithInsecure(), client.WithPresharedKey("k"),
+	c, err := client.New(spicedbtest.FreeAddr(t), client.WithInsecure(), client.WithPresharedKey("k"),
 		client.WithRetry(3, time.Millisecond, 5*time.Millisecond))
 	require.NoError(t, err, "connecting is lazy")
 	t.Cleanup(func() { _ = c.Close() })
@@ -52,7 +42,7 @@ func TestUnreachableFailsClosed(t *testing.T) {
 }
 
 func TestCallsHonourTheContext(t *testing.T) {
-	c, err := client.New(unusedAddr(t), client.WithInsecure(), client.WithRetry(100, time.Second, time.Second))
+	c, err := client.New(spicedbtest.FreeAddr(t), client.WithInsecure(), client.WithRetry(100, time.Second, time.Second))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
@@ -83,20 +73,14 @@ func TestNewOverTCPWithPresharedKey(t *testing.T) {
 }
 
 func TestReadyNeedsASchema(t *testing.T) {
-	srv, err := embedded.Start(t.Context(), embedded.Config{PresharedKey: "k"})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = srv.Stop() })
-	conn, err := srv.Conn()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
+	conn := spicedbtest.StartWithoutSchema(t)
 	c, err := client.NewFromConn(conn)
 	require.NoError(t, err)
 
+	// The server may still be starting (ErrUnavailable); then it has no schema.
 	require.Eventually(t, func() bool {
-		err := c.Ready(t.Context())
-		return err != nil && !strings.Contains(err.Error(), "Unavailable")
+		return errors.Is(c.Ready(t.Context()), client.ErrNotFound)
 	}, 10*time.Second, 20*time.Millisecond)
-	require.ErrorIs(t, c.Ready(t.Context()), client.ErrNotFound)
 	rev, err := c.WriteSchema(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, rev, c.LastWritten())

@@ -10,17 +10,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spicegate/spicegate/client"
-	"github.com/spicegate/spicegate/internal/embedded"
+	"github.com/spicegate/spicegate/internal/spicedbtest"
 	"github.com/spicegate/spicegate/schema"
 )
 
 func TestApplySchemaRefusesRemovalsUnlessAllowed(t *testing.T) {
-	srv, err := embedded.Start(t.Context(), embedded.Config{PresharedKey: "k"})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = srv.Stop() })
-	conn, err := srv.Conn()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
+	conn := spicedbtest.StartWithoutSchema(t)
 	c, err := client.NewFromConn(conn)
 	require.NoError(t, err)
 	schemas := v1.NewSchemaServiceClient(conn)

@@ -1,10 +1,6 @@
 package seed_test
 
 import (
-	"errors"
-	"fmt"
-	"io"
-	"slices"
 	"strings"
 	"testing"
 
@@ -18,34 +14,10 @@ import (
 	"github.com/spicegate/spicegate/seed"
 )
 
-// dump reads every relationship, sorted, as strings.
-func dump(t *testing.T, perms v1.PermissionsServiceClient) []string {
-	t.Helper()
-	var out []string
-	for _, typ := range []string{"user", "platform", "organization", "dataset", "adapter_repository", "training_job", "deployment", "api_token", "llm", "invite"} {
-		stream, err := perms.ReadRelationships(t.Context(), &v1.ReadRelationshipsRequest{
-			Consistency:        &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}},
-			RelationshipFilter: &v1.RelationshipFilter{ResourceType: typ},
-		})
-		require.NoError(t, err)
-		for {
-			r, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			require.NoError(t, err)
-			rel := r.GetRelationship()
-			out = append(out, fmt.Sprintf("%s:%s#%s@%s:%s#%s", rel.GetResource().GetObjectType(), rel.GetResource().GetObjectId(),
-				rel.GetRelation(), rel.GetSubject().GetObject().GetObjectType(), rel.GetSubject().GetObject().GetObjectId(), rel.GetSubject().GetOptionalRelation()))
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 func TestDemoSeedLoadsTwiceToTheSameState(t *testing.T) {
 	srv := spicedbtest.Start(t)
-	perms := v1.NewPermissionsServiceClient(srv.Conn(t))
+	conn := srv.Conn(t)
+	perms := v1.NewPermissionsServiceClient(conn)
 	s, err := seed.ParseBytes(seed.Demo())
 	require.NoError(t, err)
 
@@ -54,12 +26,12 @@ func TestDemoSeedLoadsTwiceToTheSameState(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, rev)
 	assert.NotEmpty(t, calls)
-	first := dump(t, perms)
+	first := spicedbtest.Relationships(t, conn)
 	require.NotEmpty(t, first)
 
 	_, err = seed.Load(t.Context(), perms, s, nil)
 	require.NoError(t, err)
-	assert.Equal(t, first, dump(t, perms), "loading twice changes nothing")
+	assert.Equal(t, first, spicedbtest.Relationships(t, conn), "loading twice changes nothing")
 
 	// The seeded data behaves as the client would have written it.
 	c := srv.Client(t)
@@ -87,14 +59,15 @@ func TestDemoSeedLoadsTwiceToTheSameState(t *testing.T) {
 	c.Observe(client.Revision(rev))
 	_, err = c.DeleteOrganization(ctx, "globex")
 	require.NoError(t, err)
-	for _, r := range dump(t, perms) {
+	for _, r := range spicedbtest.Relationships(t, conn) {
 		assert.NotContains(t, r, "globex")
 	}
 }
 
 func TestReloadWithAChangedRoleKeepsOneRole(t *testing.T) {
 	srv := spicedbtest.Start(t)
-	perms := v1.NewPermissionsServiceClient(srv.Conn(t))
+	conn := srv.Conn(t)
+	perms := v1.NewPermissionsServiceClient(conn)
 	s, err := seed.ParseBytes(seed.Demo())
 	require.NoError(t, err)
 	_, err = seed.Load(t.Context(), perms, s, nil)
@@ -105,8 +78,8 @@ func TestReloadWithAChangedRoleKeepsOneRole(t *testing.T) {
 	role, err := srv.Client(t).RoleOf(t.Context(), "acme", "rita", client.WithConsistency(client.FullyConsistent()))
 	require.NoError(t, err)
 	assert.Equal(t, client.RoleUser, role)
-	for _, r := range dump(t, perms) {
-		assert.NotEqual(t, "organization:acme#readonly@user:rita#", r)
+	for _, r := range spicedbtest.Relationships(t, conn) {
+		assert.NotEqual(t, "organization:acme#readonly@user:rita", r)
 	}
 }
 
@@ -160,12 +133,13 @@ func TestGenerateIsValidDeterministicAndBulkLoads(t *testing.T) {
 	assert.Len(t, parsed.Organizations, 3)
 
 	srv := spicedbtest.Start(t)
-	perms := v1.NewPermissionsServiceClient(srv.Conn(t))
+	conn := srv.Conn(t)
+	perms := v1.NewPermissionsServiceClient(conn)
 	require.GreaterOrEqual(t, len(g.Updates()), seed.BulkThreshold, "large enough for the bulk path")
 	_, err = seed.Load(t.Context(), perms, g, nil) // bulk import
 	require.NoError(t, err)
-	loaded := dump(t, perms)
+	loaded := spicedbtest.Relationships(t, conn)
 	_, err = seed.Load(t.Context(), perms, g, nil) // exists already: TOUCH
 	require.NoError(t, err)
-	assert.Equal(t, loaded, dump(t, perms))
+	assert.Equal(t, loaded, spicedbtest.Relationships(t, conn))
 }

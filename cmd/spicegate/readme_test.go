@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -14,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spicegate/spicegate/internal/service"
+	"github.com/spicegate/spicegate/internal/spicedbtest"
 )
 
 // readmeExample is a curl line of the README and the answer it documents.
@@ -57,12 +57,8 @@ func TestREADMECurlExamples(t *testing.T) {
 	examples := readmeExamples(t)
 	require.GreaterOrEqual(t, len(examples), 5, "the README documents its curl examples")
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	grpcAddr := l.Addr().String()
-	require.NoError(t, l.Close())
 	svc, err := service.Start(t.Context(), service.Config{
-		GRPCAddr: grpcAddr, HTTPAddr: "127.0.0.1:0", PresharedKey: "readme-key", DatastoreEngine: "memory",
+		GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "readme-key", DatastoreEngine: "memory",
 		HTTPTokens: []string{"readme-token"}, Seed: "demo",
 	}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)

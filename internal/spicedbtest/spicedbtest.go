@@ -7,7 +7,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -39,11 +43,61 @@ func Start(t testing.TB) *Server {
 // StartTCP is Start with SpiceDB listening on a free loopback TCP port.
 func StartTCP(t testing.TB) *Server {
 	t.Helper()
+	return start(t, FreeAddr(t))
+}
+
+// StartWithoutSchema starts SpiceDB on the memory datastore with no schema
+// written, and returns an authenticated connection to it.
+func StartWithoutSchema(t testing.TB) *grpc.ClientConn {
+	t.Helper()
+	srv, err := embedded.Start(context.Background(), embedded.Config{PresharedKey: randomKey(t)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Stop() })
+	return connect(t, srv)
+}
+
+// FreeAddr returns a loopback address nothing listens on (yet).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := l.Addr().String()
 	require.NoError(t, l.Close())
-	return start(t, addr)
+	return addr
+}
+
+// Relationships reads every relationship of the schema's definitions, fully
+// consistent, as sorted "resource#relation@subject" strings.
+func Relationships(t testing.TB, conn grpc.ClientConnInterface) []string {
+	t.Helper()
+	perms := v1.NewPermissionsServiceClient(conn)
+	var out []string
+	for _, typ := range []string{
+		client.TypeUser, client.TypePlatform, client.TypeOrganization, client.TypeDataset, client.TypeAdapterRepository,
+		client.TypeTrainingJob, client.TypeDeployment, client.TypeAPIToken, client.TypeLLM, client.TypeInvite,
+	} {
+		stream, err := perms.ReadRelationships(context.Background(), &v1.ReadRelationshipsRequest{
+			Consistency:        &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}},
+			RelationshipFilter: &v1.RelationshipFilter{ResourceType: typ},
+		})
+		require.NoError(t, err)
+		for {
+			r, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			require.NoError(t, err)
+			rel := r.GetRelationship()
+			s := fmt.Sprintf("%s:%s#%s@%s:%s", rel.GetResource().GetObjectType(), rel.GetResource().GetObjectId(), rel.GetRelation(),
+				rel.GetSubject().GetObject().GetObjectType(), rel.GetSubject().GetObject().GetObjectId())
+			if sr := rel.GetSubject().GetOptionalRelation(); sr != "" {
+				s += "#" + sr
+			}
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func start(t testing.TB, addr string) *Server {
