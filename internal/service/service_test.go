@@ -66,8 +66,8 @@ func TestEmbeddedServiceServesAndStopsCleanly(t *testing.T) {
 	}
 	_, err = net.DialTimeout("tcp", svc.HTTPAddr(), time.Second)
 	assert.Error(t, err, "the HTTP port is closed")
-	_, err = net.DialTimeout("tcp", cfg.GRPCAddr, time.Second)
-	assert.Error(t, err, "the gRPC port is closed")
+	_, err = c.Check(t.Context(), client.User("rita"), client.PermDeploy, client.Organization("acme"), client.WithConsistency(client.FullyConsistent()))
+	assert.Error(t, err, "SpiceDB stopped with the service")
 }
 
 func TestInFrontOfAnExternalSpiceDB(t *testing.T) {
