@@ -1,13 +1,5 @@
 //go:build integration
 
-// Package integration runs Spicegate end to end against real servers:
-// PostgreSQL, the spicegate binary, and spicedb binaries built from the
-// pinned module. Run it with scripts/postgres.sh done, then
-//
-//	go test -tags integration -v ./integration/
-//
-// Every test starts and stops its own processes, on a fresh database, and
-// cleans up even when it fails.
 package integration
 
 import (
