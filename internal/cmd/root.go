@@ -21,5 +21,6 @@ func NewRootCommand() *cobra.Command {
 	registerServeCmd(root)
 	registerQueryCmds(root)
 	registerAdminCmds(root)
+	registerHealthcheckCmd(root)
 	return root
 }
