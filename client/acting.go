@@ -35,6 +35,15 @@ func (a *Actor) Require(ctx context.Context, permission string, resource Object)
 	return a.require(ctx, "Require", permission, resource)
 }
 
+// audited attaches the actor to ctx's Audit, unless one is attached.
+func (a *Actor) audited(ctx context.Context) context.Context {
+	au, _ := AuditFrom(ctx)
+	if au.Actor == "" {
+		au.Actor = a.subject.String()
+	}
+	return WithAudit(ctx, au)
+}
+
 // require checks that the actor holds permission on resource.
 func (a *Actor) require(ctx context.Context, op, permission string, resource Object) error {
 	if err := a.subject.Validate("actor"); err != nil {
@@ -78,7 +87,7 @@ func (a *Actor) CreateInvite(ctx context.Context, org string, role Role, ttl tim
 	if err != nil {
 		return InviteInfo{}, err
 	}
-	return a.c.CreateInvite(ctx, org, inviter, role, ttl)
+	return a.c.CreateInvite(a.audited(ctx), org, inviter, role, ttl)
 }
 
 // RevokeInvite withdraws an invite (needs invite#revoke: whoever may invite).
@@ -89,7 +98,7 @@ func (a *Actor) RevokeInvite(ctx context.Context, id string) (Revision, error) {
 	if err := a.require(ctx, "RevokeInvite", PermRevoke, Invite(id)); err != nil {
 		return "", err
 	}
-	return a.c.RevokeInvite(ctx, id)
+	return a.c.RevokeInvite(a.audited(ctx), id)
 }
 
 // ChangeRole switches a member between User and Read-only (needs change_role).
@@ -100,7 +109,7 @@ func (a *Actor) ChangeRole(ctx context.Context, org, userID string, role Role) (
 	if err := a.require(ctx, "ChangeRole", PermChangeRole, Organization(org)); err != nil {
 		return "", err
 	}
-	return a.c.ChangeRole(ctx, org, userID, role)
+	return a.c.ChangeRole(a.audited(ctx), org, userID, role)
 }
 
 // RemoveMember removes a member and their tokens (needs remove_member).
@@ -111,7 +120,7 @@ func (a *Actor) RemoveMember(ctx context.Context, org, userID string) (Revision,
 	if err := a.require(ctx, "RemoveMember", PermRemoveMember, Organization(org)); err != nil {
 		return "", err
 	}
-	return a.c.RemoveMember(ctx, org, userID)
+	return a.c.RemoveMember(a.audited(ctx), org, userID)
 }
 
 // DeleteAPIToken deletes a token (needs api_token#delete: its owner, or support).
@@ -122,7 +131,7 @@ func (a *Actor) DeleteAPIToken(ctx context.Context, tokenID string) (Revision, e
 	if err := a.require(ctx, "DeleteAPIToken", PermDelete, Token(tokenID)); err != nil {
 		return "", err
 	}
-	return a.c.DeleteAPIToken(ctx, tokenID)
+	return a.c.DeleteAPIToken(a.audited(ctx), tokenID)
 }
 
 // DeleteOrganization deletes the account and all its artifacts (needs delete_account).
@@ -133,5 +142,5 @@ func (a *Actor) DeleteOrganization(ctx context.Context, org string) (Revision, e
 	if err := a.require(ctx, "DeleteOrganization", PermDeleteAccount, Organization(org)); err != nil {
 		return "", err
 	}
-	return a.c.DeleteOrganization(ctx, org)
+	return a.c.DeleteOrganization(a.audited(ctx), org)
 }

@@ -33,6 +33,7 @@ type Client struct {
 	conn    *grpc.ClientConn
 	perms   v1.PermissionsServiceClient
 	schemas v1.SchemaServiceClient
+	watch   v1.WatchServiceClient
 	closer  func() error
 	cfg     config
 	revs    revisionTracker
@@ -160,6 +161,7 @@ func newClient(conn *grpc.ClientConn, cfg config) *Client {
 		conn:    conn,
 		perms:   v1.NewPermissionsServiceClient(conn),
 		schemas: v1.NewSchemaServiceClient(conn),
+		watch:   v1.NewWatchServiceClient(conn),
 		closer:  func() error { return nil },
 		cfg:     cfg,
 	}

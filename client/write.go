@@ -78,7 +78,7 @@ func orgExists(org string) precondition {
 // is that precondition's failure (found by reading each one again), or
 // ErrConflict when the state changed back meanwhile.
 func (c *Client) write(ctx context.Context, op string, updates []*v1.RelationshipUpdate, pres []precondition, retry bool) (Revision, error) {
-	req := &v1.WriteRelationshipsRequest{Updates: updates}
+	req := &v1.WriteRelationshipsRequest{Updates: updates, OptionalTransactionMetadata: transactionMetadata(ctx)}
 	for _, p := range pres {
 		pre := &v1.Precondition{Filter: p.filter, Operation: v1.Precondition_OPERATION_MUST_NOT_MATCH}
 		if p.mustMatch {
@@ -204,6 +204,7 @@ func (c *Client) deleteMatching(ctx context.Context, op string, f *v1.Relationsh
 				RelationshipFilter:            f,
 				OptionalLimit:                 uint32(c.cfg.maxWriteSize), //nolint:gosec // small constant
 				OptionalAllowPartialDeletions: true,
+				OptionalTransactionMetadata:   transactionMetadata(ctx),
 			})
 			return err
 		})

@@ -1,11 +1,15 @@
 package cmd
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -117,4 +121,33 @@ func jsonField(t *testing.T, s, field string) string {
 	require.GreaterOrEqual(t, i, 0, s)
 	rest := s[i+len(field)+5:]
 	return rest[:strings.Index(rest, `"`)]
+}
+
+func TestAuditCommandPrintsChangesFromARevision(t *testing.T) {
+	addr, key := startService(t)
+	c, err := client.New(addr, client.WithInsecure(), client.WithPresharedKey(key))
+	require.NoError(t, err)
+	defer c.Close()
+	start, err := c.AddMember(t.Context(), "acme", "carol", client.RoleUser)
+	require.NoError(t, err)
+	ctx := client.WithAudit(t.Context(), client.Audit{Actor: "user:ops", RequestID: "r1"})
+	_, err = c.RegisterDeployment(ctx, "acme", "audited")
+	require.NoError(t, err)
+
+	// The command follows changes until interrupted: give it a few seconds.
+	root := NewRootCommand()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetArgs([]string{"audit", "--after", string(start), "--spicedb-endpoint", addr, "--preshared-key", key})
+	runCtx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	require.NoError(t, root.ExecuteContext(runCtx))
+
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 1, out.String())
+	var change client.Change
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &change))
+	assert.Equal(t, "deployment:audited#organization@organization:acme", change.Relationship)
+	assert.Equal(t, "user:ops", change.Actor)
+	assert.Equal(t, "r1", change.RequestID)
 }

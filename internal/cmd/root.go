@@ -22,5 +22,6 @@ func NewRootCommand() *cobra.Command {
 	registerQueryCmds(root)
 	registerAdminCmds(root)
 	registerHealthcheckCmd(root)
+	registerAuditCmd(root)
 	return root
 }

@@ -1,14 +1,18 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -364,4 +368,35 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	slices.Sort(documented)
 	slices.Sort(registered)
 	assert.Equal(t, registered, documented)
+}
+
+func TestAuditStream(t *testing.T) {
+	a := newAPI(t)
+	start := a.ok("POST", "/v1/organizations/acme/members", `{"user":"carol","role":"user"}`, http.StatusCreated).body["revision"].(string)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.url+"/v1/audit?after="+url.QueryEscape(start), nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "application/x-ndjson", resp.Header.Get("Content-Type"))
+
+	// Writes made after the stream opened arrive, with their actor and request.
+	r := a.ok("DELETE", "/v1/organizations/acme/members/carol", "", http.StatusOK, httpapi.ActorHeader, "user:support", httpapi.RequestIDHeader, "req-7")
+	assert.Equal(t, "req-7", r.header.Get(httpapi.RequestIDHeader))
+	lines := bufio.NewScanner(resp.Body)
+	require.True(t, lines.Scan(), "a change arrives")
+	var change map[string]any
+	require.NoError(t, json.Unmarshal(lines.Bytes(), &change))
+	assert.Equal(t, "delete", change["operation"])
+	assert.Equal(t, "organization:acme#user@user:carol", change["relationship"])
+	assert.Equal(t, "user:support", change["actor"])
+	assert.Equal(t, "req-7", change["request_id"])
+	assert.Equal(t, r.body["revision"], change["revision"])
+
+	a.fails("GET", "/v1/audit", "", 401, "unauthenticated", "", "Authorization", "")
 }

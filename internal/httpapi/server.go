@@ -7,7 +7,9 @@ package httpapi
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
+	"encoding/hex"
 	_ "embed" // for the OpenAPI document
 	"encoding/json"
 	"log/slog"
@@ -68,11 +70,18 @@ type Route struct {
 
 // Server serves the API.
 type Server struct {
-	cfg     Config
-	mux     *http.ServeMux
-	routes  []Route
-	metrics *metrics
+	cfg         Config
+	mux         *http.ServeMux
+	routes      []Route
+	metrics     *metrics
+	streams     context.Context
+	stopStreams context.CancelFunc
 }
+
+// StopStreams ends every open audit stream (their callers resume with the
+// last revision they got). http.Server.Shutdown does not end streams by
+// itself: register it with RegisterOnShutdown.
+func (s *Server) StopStreams() { s.stopStreams() }
 
 // New builds the API's handler.
 func New(cfg Config) *Server {
@@ -89,6 +98,7 @@ func New(cfg Config) *Server {
 		cfg.Ready = cfg.Client.Ready
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), metrics: newMetrics(cfg.Registry)}
+	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	s.register()
 	return s
 }
@@ -131,6 +141,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handler) int {
 			Message: "missing or unknown bearer token"})
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	r = withAudit(w, r)
 	status, body, rev, err := h(r)
 	if err != nil {
 		ae := toAPIError(err)
@@ -163,6 +174,23 @@ func (s *Server) authenticated(r *http.Request) bool {
 		match |= subtle.ConstantTimeCompare([]byte(got), []byte(t))
 	}
 	return match == 1
+}
+
+// RequestIDHeader carries the request's ID: given by the caller, or made
+// here. Writes record it (and the actor) for the audit stream.
+const RequestIDHeader = "X-Request-Id"
+
+// withAudit attaches the actor and the request ID to the request's
+// context, so that its writes carry them to SpiceDB, and echoes the ID.
+func withAudit(w http.ResponseWriter, r *http.Request) *http.Request {
+	id := r.Header.Get(RequestIDHeader)
+	if id == "" || len(id) > 128 {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	w.Header().Set(RequestIDHeader, id)
+	return r.WithContext(client.WithAudit(r.Context(), client.Audit{Actor: r.Header.Get(ActorHeader), RequestID: id}))
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
@@ -207,4 +235,5 @@ func (s *Server) register() {
 
 	s.registerChecks()
 	s.registerWrites()
+	s.registerAudit()
 }

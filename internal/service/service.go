@@ -161,6 +161,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 		return nil, fmt.Errorf("http-addr: %w", err)
 	}
 	s.http = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.http.RegisterOnShutdown(api.StopStreams)
 	go func() { s.served <- s.http.Serve(s.listener) }()
 	log.Info("HTTP API listening", "addr", s.listener.Addr().String())
 	return s, nil

@@ -1,0 +1,58 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/spicegate/spicegate/client"
+)
+
+// registerAudit serves GET /v1/audit: the audit stream as newline-delimited
+// JSON (one client.Change a line), following SpiceDB's Watch API until the
+// client disconnects. ?after=REVISION resumes after a revision.
+func (s *Server) registerAudit() {
+	const path = "/v1/audit"
+	s.routes = append(s.routes, Route{Method: http.MethodGet, Path: path})
+	name := http.MethodGet + " " + path
+	s.mux.HandleFunc(name, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		status := s.streamAudit(w, r)
+		s.metrics.observe(name, status, time.Since(start))
+	})
+}
+
+func (s *Server) streamAudit(w http.ResponseWriter, r *http.Request) int {
+	if !s.authenticated(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="spicegate"`)
+		return writeError(w, &apiError{status: http.StatusUnauthorized, Code: "unauthenticated", Message: "missing or unknown bearer token"})
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		return writeError(w, &apiError{status: http.StatusInternalServerError, Code: "internal", Message: "streaming is not supported"})
+	}
+	after := client.Revision(r.URL.Query().Get("after"))
+	// The headers go out at once, so the caller knows it is connected; an
+	// error after that is the stream's last line, {"error":{...}}.
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(s.streams, cancel)()
+	enc := json.NewEncoder(w)
+	for change, err := range s.cfg.Client.Watch(ctx, after) {
+		if err != nil {
+			e := toAPIError(err)
+			s.metrics.errors.WithLabelValues(e.Code).Inc()
+			_ = enc.Encode(map[string]*apiError{"error": e})
+			return http.StatusOK
+		}
+		if err := enc.Encode(change); err != nil {
+			return http.StatusOK // the caller went away
+		}
+		flusher.Flush()
+	}
+	return http.StatusOK
+}
