@@ -9,8 +9,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	_ "embed" // for the OpenAPI document
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
