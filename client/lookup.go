@@ -196,20 +196,14 @@ func (c *Client) LookupResourcesPage(ctx context.Context, subject Subject, permi
 		if err != nil {
 			return err
 		}
-		for {
-			resp, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
+		return recvAll(stream, func(resp *v1.LookupResourcesResponse) bool {
 			n++
 			last = resp
 			if resp.GetPermissionship() == v1.LookupPermissionship_LOOKUP_PERMISSIONSHIP_HAS_PERMISSION {
 				out = append(out, Object{Type: resourceType, ID: resp.GetResourceObjectId()})
 			}
-		}
+			return true
+		})
 	})
 	if err != nil {
 		return nil, "", translate("LookupResources", err)
@@ -312,19 +306,13 @@ func (c *Client) LookupSubjectsPage(ctx context.Context, resource Object, permis
 		if err != nil {
 			return err
 		}
-		for {
-			resp, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
+		return recvAll(stream, func(resp *v1.LookupSubjectsResponse) bool {
 			rev = revisionOf(resp.GetLookedUpAt())
 			if s := resp.GetSubject(); s.GetPermissionship() == v1.LookupPermissionship_LOOKUP_PERMISSIONSHIP_HAS_PERMISSION {
 				all = append(all, s.GetSubjectObjectId())
 			}
-		}
+			return true
+		})
 	})
 	if err != nil {
 		return nil, "", translate("LookupSubjects", err)
@@ -380,4 +368,21 @@ func validateLimit(limit uint32) error {
 		return argErr("limit", fmt.Sprint(limit), "must be between 1 and 10000")
 	}
 	return nil
+}
+
+// recvAll receives every message of a server stream, handing each to each
+// until it returns false; it returns nil at the end of the stream.
+func recvAll[T any](stream interface{ Recv() (T, error) }, each func(T) bool) error {
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !each(msg) {
+			return nil
+		}
+	}
 }

@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"errors"
-	"io"
 	"iter"
 	"time"
 
@@ -160,16 +159,10 @@ func (c *Client) read(ctx context.Context, f *v1.RelationshipFilter, cons Consis
 				if err != nil {
 					return err
 				}
-				for {
-					r, err := stream.Recv()
-					if errors.Is(err, io.EOF) {
-						return nil
-					}
-					if err != nil {
-						return err
-					}
+				return recvAll(stream, func(r *v1.ReadRelationshipsResponse) bool {
 					batch = append(batch, r)
-				}
+					return true
+				})
 			})
 			if err != nil {
 				yield(nil, err)

@@ -119,15 +119,24 @@ const (
 	maxPageLimit     = 1000
 )
 
-func pageLimit(n int) (uint32, error) {
-	switch {
-	case n == 0:
-		return defaultPageLimit, nil
-	case n < 0 || n > maxPageLimit:
-		return 0, badRequest("limit", "limit must be between 1 and %d", maxPageLimit)
-	default:
-		return uint32(n), nil //nolint:gosec // bounded above
+// page is the paging part of a lookup request.
+type page struct {
+	Cursor string `json:"cursor,omitempty"`
+	Limit  int    `json:"limit,omitempty"`
+	freshness
+}
+
+// parse returns the page size and the read options.
+func (p page) parse(r *http.Request) (uint32, []client.CallOption, error) {
+	if p.Limit < 0 || p.Limit > maxPageLimit {
+		return 0, nil, badRequest("limit", "limit must be between 1 and %d", maxPageLimit)
 	}
+	limit := uint32(defaultPageLimit)
+	if p.Limit > 0 {
+		limit = uint32(p.Limit) //nolint:gosec // bounded above
+	}
+	opts, err := p.options(r)
+	return limit, opts, err
 }
 
 func (s *Server) registerChecks() {
@@ -240,9 +249,7 @@ func (s *Server) registerChecks() {
 			Subject      string `json:"subject"`
 			Permission   string `json:"permission"`
 			ResourceType string `json:"resource_type"`
-			Cursor       string `json:"cursor,omitempty"`
-			Limit        int    `json:"limit,omitempty"`
-			freshness
+			page
 		}
 		if err := decode(r, &req); err != nil {
 			return 0, nil, "", err
@@ -257,11 +264,7 @@ func (s *Server) registerChecks() {
 		if err := required("resource_type", req.ResourceType); err != nil {
 			return 0, nil, "", err
 		}
-		limit, err := pageLimit(req.Limit)
-		if err != nil {
-			return 0, nil, "", err
-		}
-		opts, err := req.options(r)
+		limit, opts, err := req.page.parse(r)
 		if err != nil {
 			return 0, nil, "", err
 		}
@@ -281,9 +284,7 @@ func (s *Server) registerChecks() {
 			Resource    string `json:"resource"`
 			Permission  string `json:"permission"`
 			SubjectType string `json:"subject_type"`
-			Cursor      string `json:"cursor,omitempty"`
-			Limit       int    `json:"limit,omitempty"`
-			freshness
+			page
 		}
 		if err := decode(r, &req); err != nil {
 			return 0, nil, "", err
@@ -298,11 +299,7 @@ func (s *Server) registerChecks() {
 		if err := required("subject_type", req.SubjectType); err != nil {
 			return 0, nil, "", err
 		}
-		limit, err := pageLimit(req.Limit)
-		if err != nil {
-			return 0, nil, "", err
-		}
-		opts, err := req.options(r)
+		limit, opts, err := req.page.parse(r)
 		if err != nil {
 			return 0, nil, "", err
 		}
