@@ -26,7 +26,7 @@ func (c *Client) As(subject Subject) *Actor { return &Actor{c: c, subject: subje
 // that kept the check from being made. Services use it to guard their own
 // actions the way the Actor's methods guard the client's.
 func (a *Actor) Require(ctx context.Context, permission string, resource Object) error {
-	if !relationPattern.MatchString(permission) {
+	if !validRelation(permission) {
 		return argErr("permission", permission, "must be a SpiceDB permission name")
 	}
 	if err := resource.Validate("resource"); err != nil {

@@ -75,7 +75,7 @@ func (it CheckItem) validate(arg string) error {
 	if err := it.Subject.Validate(arg + "subject"); err != nil {
 		return err
 	}
-	if !relationPattern.MatchString(it.Permission) {
+	if !validRelation(it.Permission) {
 		return argErr(arg+"permission", it.Permission, "must be a SpiceDB permission name")
 	}
 	return it.Resource.Validate(arg + "resource")

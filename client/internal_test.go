@@ -2,6 +2,9 @@ package client
 
 import (
 	"errors"
+	"math/rand/v2"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,5 +108,32 @@ func TestNewSecretIDIsLongAndFresh(t *testing.T) {
 		assert.False(t, seen[id])
 		seen[id] = true
 		assert.NoError(t, validateID("id", id))
+	}
+}
+
+// TestGrammarMatchesSpiceDBsRegexps: the hand-written validators accept
+// exactly what SpiceDB's regular expressions accept.
+func TestGrammarMatchesSpiceDBsRegexps(t *testing.T) {
+	typeRE := regexp.MustCompile(`^([a-z][a-z0-9_]{1,61}[a-z0-9]/)*[a-z][a-z0-9_]{1,62}[a-z0-9]$`)
+	relationRE := regexp.MustCompile(`^[a-z][a-z0-9_]{1,62}[a-z0-9]$`)
+	idRE := regexp.MustCompile(`^[a-zA-Z0-9/_|\-=+]+$`)
+
+	cases := []string{"", "a", "ab", "abc", "a_c", "ab_", "_bc", "1bc", "abc/def", "abc/", "/abc", "ab/cde", "abc//def",
+		"abc/de_f/ghi", "Abc", "aBc", "ab-c", "a*c", "user", "organization", "api_token", "x_x",
+		strings.Repeat("a", 62), strings.Repeat("a", 63), strings.Repeat("a", 64), strings.Repeat("a", 65),
+		strings.Repeat("a", 63) + "/abc", strings.Repeat("a", 64) + "/abc"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	const alphabet = "abz09_/A-|=+* "
+	for range 20000 {
+		b := make([]byte, rng.IntN(70))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		cases = append(cases, string(b))
+	}
+	for _, s := range cases {
+		assert.Equal(t, typeRE.MatchString(s), validType(s), "type %q", s)
+		assert.Equal(t, relationRE.MatchString(s), validRelation(s), "relation %q", s)
+		assert.Equal(t, idRE.MatchString(s), validIDChars(s), "id %q", s)
 	}
 }

@@ -152,10 +152,10 @@ func (c *Client) lookupSubjectsOnce(ctx context.Context, req *v1.LookupSubjectsR
 
 func splitSubjectType(s string) (typ, relation string, err error) {
 	typ, relation, _ = strings.Cut(s, "#")
-	if !typePattern.MatchString(typ) {
+	if !validType(typ) {
 		return "", "", argErr("subjectType", s, "must be a SpiceDB type name, optionally with #relation")
 	}
-	if relation != "" && !relationPattern.MatchString(relation) {
+	if relation != "" && !validRelation(relation) {
 		return "", "", argErr("subjectType", s, "has an invalid relation")
 	}
 	return typ, relation, nil
@@ -339,10 +339,10 @@ func (c *Client) resourcesLookupArgs(subject Subject, permission, resourceType s
 	if err := subject.Validate("subject"); err != nil {
 		return callConfig{}, err
 	}
-	if !relationPattern.MatchString(permission) {
+	if !validRelation(permission) {
 		return callConfig{}, argErr("permission", permission, "must be a SpiceDB permission name")
 	}
-	if !typePattern.MatchString(resourceType) {
+	if !validType(resourceType) {
 		return callConfig{}, argErr("resourceType", resourceType, "must be a SpiceDB type name")
 	}
 	return c.callConfig(opts)
@@ -356,7 +356,7 @@ func (c *Client) subjectsLookupArgs(resource Object, permission, subjectType str
 	if err := resource.Validate("resource"); err != nil {
 		return "", "", cc, err
 	}
-	if !relationPattern.MatchString(permission) {
+	if !validRelation(permission) {
 		return "", "", cc, argErr("permission", permission, "must be a SpiceDB permission name")
 	}
 	cc, err = c.callConfig(opts)
