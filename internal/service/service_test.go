@@ -18,9 +18,15 @@ import (
 	"github.com/spicegate/spicegate/internal/spicedbtest"
 )
 
-func get(t *testing.T, url, token string) (int, string) {
+// get GETs a health URL (ending in z), or POSTs alice's deploy check on
+// acme, at least as fresh as rev.
+func get(t *testing.T, url, token string, rev ...client.Revision) (int, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(`{"subject":"user:alice","permission":"deploy","resource":"organization:acme"}`))
+	body := `{"subject":"user:alice","permission":"deploy","resource":"organization:acme"`
+	if len(rev) > 0 {
+		body += `,"revision":"` + string(rev[0]) + `"`
+	}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(body+"}"))
 	require.NoError(t, err)
 	if strings.HasSuffix(url, "z") {
 		req.Method = http.MethodGet
@@ -78,10 +84,12 @@ func TestInFrontOfAnExternalSpiceDB(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Stop() })
 
+	// Written by another client: the check passes the write's revision
+	// (read-your-writes across services).
 	c := external.Client(t)
-	_, err = c.CreateOrganization(t.Context(), "acme", "alice")
+	rev, err := c.CreateOrganization(t.Context(), "acme", "alice")
 	require.NoError(t, err)
-	code, body := get(t, "http://"+svc.HTTPAddr()+"/v1/check", "tok")
+	code, body := get(t, "http://"+svc.HTTPAddr()+"/v1/check", "tok", rev)
 	assert.Equal(t, http.StatusOK, code, body)
 	assert.Contains(t, body, `"allowed":true`)
 

@@ -31,6 +31,8 @@ type Server struct {
 	Key string
 	// Addr is the loopback TCP address of a server started by StartTCP.
 	Addr string
+	// SchemaRevision is the revision the schema was written at.
+	SchemaRevision client.Revision
 }
 
 // Start starts SpiceDB on the memory datastore, on an in-memory network,
@@ -109,13 +111,15 @@ func start(t testing.TB, addr string) *Server {
 
 	conn := connect(t, srv)
 	schemas := v1.NewSchemaServiceClient(conn)
+	var written string
 	require.Eventually(t, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_, err := schemas.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: schema.Text()})
+		resp, err := schemas.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: schema.Text()})
+		written = resp.GetWrittenAt().GetToken()
 		return err == nil
 	}, 20*time.Second, 20*time.Millisecond, "SpiceDB did not accept the schema")
-	return &Server{Server: srv, Key: key, Addr: addr}
+	return &Server{Server: srv, Key: key, Addr: addr, SchemaRevision: client.Revision(written)}
 }
 
 // Conn returns a new authenticated connection, closed when the test ends.
@@ -124,11 +128,15 @@ func (s *Server) Conn(t testing.TB, opts ...grpc.DialOption) *grpc.ClientConn {
 	return connect(t, s.Server, opts...)
 }
 
-// Client returns a Spicegate client over a new connection.
+// Client returns a Spicegate client over a new connection, whose default
+// reads are at least as fresh as the schema.
 func (s *Server) Client(t testing.TB, opts ...client.Option) *client.Client {
 	t.Helper()
 	c, err := client.NewFromConn(s.Conn(t), opts...)
 	require.NoError(t, err)
+	// Its default reads see the schema: a fresh client minimizes latency,
+	// and SpiceDB's cached revision may predate the schema by seconds.
+	c.Observe(s.SchemaRevision)
 	return c
 }
 
