@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -9,24 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spicegate/spicegate/client"
+	"github.com/spicegate/spicegate/internal/spicedbtest"
 )
-
-// collect reads changes from a watch until n arrived (or 20 s passed).
-func collect(t *testing.T, c *client.Client, after client.Revision, n int) []client.Change {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	var out []client.Change
-	for ch, err := range c.Watch(ctx, after) {
-		require.NoError(t, err)
-		out = append(out, ch)
-		if len(out) == n {
-			break
-		}
-	}
-	require.Len(t, out, n, "changes arrived")
-	return out
-}
 
 func TestWatchReportsChangesWithActorAndResumes(t *testing.T) {
 	c := newClient(t)
@@ -41,7 +24,7 @@ func TestWatchReportsChangesWithActorAndResumes(t *testing.T) {
 	_, err = c.As(client.User("support")).RemoveMember(ctx, "acme", "rita")
 	require.NoError(t, err)
 
-	changes := collect(t, c, start, 2)
+	changes := spicedbtest.Changes(t, c, start, 2)
 	add, remove := changes[0], changes[1]
 	assert.Equal(t, "touch", add.Operation, "SpiceDB's Watch reports a create as a touch")
 	assert.Equal(t, "organization:acme#readonly@user:rita", add.Relationship)
@@ -56,6 +39,6 @@ func TestWatchReportsChangesWithActorAndResumes(t *testing.T) {
 	assert.NotEqual(t, add.Revision, remove.Revision)
 
 	// Resuming after the first write yields the second, and nothing again.
-	resumed := collect(t, c, add.Revision, 1)
+	resumed := spicedbtest.Changes(t, c, add.Revision, 1)
 	assert.Equal(t, remove, resumed[0])
 }

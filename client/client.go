@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"time"
 
@@ -252,5 +251,3 @@ func (c *Client) callConfig(opts []CallOption) (callConfig, error) {
 func (c *Client) consistency(cc callConfig) *v1.Consistency {
 	return cc.consistency.proto(&c.revs)
 }
-
-var errNoRevision = errors.New("SpiceDB returned no revision")

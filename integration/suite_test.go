@@ -3,18 +3,17 @@
 package integration
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/spicegate/spicegate/client"
+	"github.com/spicegate/spicegate/internal/spicedbtest"
 )
 
 // TestSuite runs one scenario on every backend, through the Go client and
@@ -242,18 +241,7 @@ func TestAuditStreamOnPostgres(t *testing.T) {
 		c, err := client.New(d.grpcAddr, client.WithInsecure(), client.WithPresharedKey(d.key))
 		require.NoError(t, err)
 		defer c.Close()
-		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-		defer cancel()
-		var out []client.Change
-		for ch, err := range c.Watch(ctx, after) {
-			require.NoError(t, err)
-			out = append(out, ch)
-			if len(out) == n {
-				break
-			}
-		}
-		require.Len(t, out, n)
-		return out
+		return spicedbtest.Changes(t, c, after, n)
 	}
 	// The role change is one write of two changes: delete readonly, touch user.
 	changes := watch(client.Revision(start), 3)

@@ -154,3 +154,21 @@ func randomKey(t testing.TB) string {
 	require.NoError(t, err)
 	return hex.EncodeToString(b[:])
 }
+
+// Changes follows c's audit stream after the revision after until n
+// changes arrived (failing the test after 30 s), and returns them.
+func Changes(t testing.TB, c *client.Client, after client.Revision, n int) []client.Change {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out []client.Change
+	for ch, err := range c.Watch(ctx, after) {
+		require.NoError(t, err)
+		out = append(out, ch)
+		if len(out) == n {
+			break
+		}
+	}
+	require.Len(t, out, n, "changes arrived")
+	return out
+}
