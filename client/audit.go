@@ -8,6 +8,8 @@ import (
 	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -96,7 +98,7 @@ func (c *Client) Watch(ctx context.Context, after Revision) iter.Seq2[Change, er
 		for {
 			resp, err := stream.Recv()
 			if err != nil {
-				if errors.Is(err, io.EOF) || ctx.Err() != nil {
+				if errors.Is(err, io.EOF) || callerEnded(ctx, err) {
 					return
 				}
 				yield(Change{}, translate("Watch", err))
@@ -144,4 +146,19 @@ func relationshipString(r *v1.Relationship) string {
 		s += "#" + rel
 	}
 	return s
+}
+
+// callerEnded reports whether a stream error is the caller's own context
+// ending: gRPC may report the deadline (DeadlineExceeded) a moment before
+// ctx.Err() says so.
+func callerEnded(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	switch status.Code(err) {
+	case codes.Canceled, codes.DeadlineExceeded:
+		dl, ok := ctx.Deadline()
+		return ok && !time.Now().Add(10*time.Millisecond).Before(dl)
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"regexp"
@@ -136,4 +137,17 @@ func TestGrammarMatchesSpiceDBsRegexps(t *testing.T) {
 		assert.Equal(t, relationRE.MatchString(s), validRelation(s), "relation %q", s)
 		assert.Equal(t, idRE.MatchString(s), validIDChars(s), "id %q", s)
 	}
+}
+
+func TestCallerEndedTellsTheCallersDeadlineFromAFailure(t *testing.T) {
+	past, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Millisecond))
+	defer cancel()
+	// gRPC may report the deadline before ctx.Err() does; simulate with a
+	// context whose deadline passed but that is not yet marked done.
+	assert.True(t, callerEnded(past, status.Error(codes.DeadlineExceeded, "")))
+	assert.False(t, callerEnded(context.Background(), status.Error(codes.DeadlineExceeded, "server timeout")))
+	assert.False(t, callerEnded(context.Background(), status.Error(codes.Unavailable, "")))
+	live, cancelLive := context.WithTimeout(context.Background(), time.Hour)
+	defer cancelLive()
+	assert.False(t, callerEnded(live, status.Error(codes.DeadlineExceeded, "")), "the caller's deadline is far")
 }
