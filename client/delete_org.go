@@ -19,21 +19,28 @@ var artifactTypes = []struct {
 	{TypeDeployment, nil},
 	{TypeAPIToken, []string{RelOwner}},
 	{TypeInvite, []string{RelInviter, RelGrantsUser, RelGrantsReadonly, RelAcceptedBy}},
+	{TypeLLM, []string{RelPrompter}}, // private LLMs
 }
 
 // DeleteOrganization is the support action "delete the entire account and
 // all artifacts": it removes every relationship of the organization, of
 // every artifact that belongs to it (datasets, adapter repositories,
-// training jobs, deployments, API tokens and their indexes, invites), and
-// every relationship whose subject is the organization (its private LLMs'
-// prompter, its platform listing).
+// training jobs, deployments, API tokens and their indexes, invites,
+// private LLMs), and every relationship whose subject is the organization
+// (its private LLMs' prompter, its platform listing).
+//
+// First it fences the organization off, in that order: its platform
+// listing goes, so that no write into it can succeed any more (creating
+// an artifact, a token, an invite or a membership requires the listing as
+// a write precondition), then its User and Read-only members, who lose
+// every access at once. The support account stays until the end, so that
+// support may resume an interrupted deletion.
 //
 // An organization with 100,000 artifacts does not fit in one write, so the
 // deletion goes in pages, each a short call that honours ctx. It is not
 // atomic, but it is resumable: the links from artifacts to the
 // organization go last (and the organization's own relationships after
-// them), so calling it again after an interruption finishes the job.
-// Members keep their access to what is not yet deleted until the end. It
+// them), so calling it again after an interruption finishes the job. It
 // fails with ErrNotFound when there is nothing to delete.
 //
 // Cost: for each artifact type it reads the artifacts' other relations
@@ -50,6 +57,19 @@ func (c *Client) DeleteOrganization(ctx context.Context, org string) (Revision, 
 		if rev != "" {
 			last = rev
 		}
+	}
+
+	everyUser := Subject{Object: Object{Type: TypeUser}}
+	for _, f := range []*v1.RelationshipFilter{
+		filter(TypePlatform, PlatformID, RelOrganization, &orgSubject),
+		filter(TypeOrganization, org, RelUser, &everyUser),
+		filter(TypeOrganization, org, RelReadonly, &everyUser),
+	} {
+		rev, err := c.deleteMatching(ctx, op, f)
+		if err != nil {
+			return last, err
+		}
+		keep(rev)
 	}
 
 	for _, at := range artifactTypes {
@@ -92,10 +112,10 @@ func (c *Client) DeleteOrganization(ctx context.Context, org string) (Revision, 
 		keep(rev)
 	}
 
+	// Private LLMs registered before they named their organization.
 	members := Subject{Object: Organization(org), Relation: PermMember}
 	for _, f := range []*v1.RelationshipFilter{
 		filter(TypeLLM, "", RelPrompter, &members),
-		filter(TypePlatform, PlatformID, RelOrganization, &orgSubject),
 		filter(TypeOrganization, org, "", nil),
 	} {
 		rev, err := c.deleteMatching(ctx, op, f)

@@ -67,6 +67,9 @@ type Error struct {
 	Op string
 	// Err is the cause.
 	Err error
+	// Arg names the argument the error is about, when there is one (e.g.
+	// "owner" when an actor names someone else as a token's owner).
+	Arg string
 }
 
 // Error formats the operation, the kind and the cause.

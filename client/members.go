@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
@@ -35,7 +36,7 @@ func (c *Client) CreateOrganization(ctx context.Context, org, firstUser string) 
 		return "", err
 	}
 	if firstUser == c.cfg.supportUser {
-		return "", argErr("firstUser", firstUser, "is the support account, which every organization lists already")
+		return "", argErr("first_user", firstUser, "is the support account, which every organization lists already")
 	}
 	o := Organization(org)
 	updates := []*v1.RelationshipUpdate{
@@ -52,12 +53,19 @@ func (c *Client) CreateOrganization(ctx context.Context, org, firstUser string) 
 // AddMember adds a user to an organization as User or Read-only. It fails
 // with ErrNotFound when the organization does not exist and with
 // ErrAlreadyExists when the user is already a member (use ChangeRole).
+//
+// What a former membership left behind (API tokens or invites whose
+// clean-up was interrupted) is deleted first, so that nothing of it comes
+// back to life with the new role.
 func (c *Client) AddMember(ctx context.Context, org, userID string, role Role) (Revision, error) {
 	if err := validateOrgUser(org, userID); err != nil {
 		return "", err
 	}
 	if !role.invitable() {
 		return "", argErr("role", string(role), "must be user or readonly (the support account is listed by CreateOrganization)")
+	}
+	if _, err := c.clearFormerMembership(ctx, "AddMember", org, userID); err != nil {
+		return "", err
 	}
 	updates := []*v1.RelationshipUpdate{create(rel(Organization(org), string(role), User(userID)))}
 	pres := []precondition{
@@ -71,7 +79,15 @@ func (c *Client) AddMember(ctx context.Context, org, userID string, role Role) (
 // deleted and the new one written together, so the user never holds two
 // roles or none. It fails with ErrNotFound when the user is not a member.
 // Changing to the role already held is a harmless no-op, so it is retried.
+//
+// Invites live only while their inviter may invite (invite#vouched). A
+// member who loses the User role loses its pending invites: they are
+// deleted right after the role changes (none can be created after it,
+// since CreateInvite requires the inviting role as a write precondition).
+// A member who gains it finds none of its old invites alive: whatever a
+// demotion left behind is deleted before the promotion.
 func (c *Client) ChangeRole(ctx context.Context, org, userID string, role Role) (Revision, error) {
+	const op = "ChangeRole"
 	if err := validateOrgUser(org, userID); err != nil {
 		return "", err
 	}
@@ -80,6 +96,19 @@ func (c *Client) ChangeRole(ctx context.Context, org, userID string, role Role) 
 	}
 	if userID == c.cfg.supportUser {
 		return "", argErr("user", userID, "is the support account, whose role does not change")
+	}
+	if role.invites() {
+		current, err := c.RoleOf(ctx, org, userID, WithConsistency(FullyConsistent()))
+		if err != nil {
+			return "", translate(op, err)
+		}
+		// A promotion: the member cannot invite now, so its invites are
+		// dead ones and no new one can appear before the role changes.
+		if !current.invites() {
+			if _, err := c.deleteInvitesBy(ctx, op, org, userID); err != nil {
+				return "", err
+			}
+		}
 	}
 	o := Organization(org)
 	var updates []*v1.RelationshipUpdate
@@ -90,46 +119,94 @@ func (c *Client) ChangeRole(ctx context.Context, org, userID string, role Role) 
 	}
 	updates = append(updates, touch(rel(o, string(role), User(userID))))
 	pres := []precondition{
+		orgExists(org),
 		mustExist(memberFilter(org, userID), opErr("", ErrNotFound, "user %q is not a member of %q", userID, org)),
 	}
-	return c.write(ctx, "ChangeRole", updates, pres, true)
+	rev, err := c.write(ctx, op, updates, pres, true)
+	if err != nil || role.invites() {
+		return rev, err
+	}
+	return c.after(rev)(c.deleteInvitesBy(ctx, op, org, userID))
 }
 
 // RemoveMember removes a user from an organization, with every API token
-// the user created there, in one write. It fails with ErrNotFound when the
-// user is not a member. The support account cannot be removed.
+// the user created there and every invite the user sent. It fails with
+// ErrNotFound when the user is not a member. The support account cannot be
+// removed.
+//
+// The roles go first, in one write: from that moment the user's tokens act
+// for nothing (the schema ties them to the owner's role), and no new token
+// or invite can be made for the user (their writes require the membership
+// as a precondition). The tokens and invites are then deleted: the list is
+// complete, since nothing can be added to it any more.
 func (c *Client) RemoveMember(ctx context.Context, org, userID string) (Revision, error) {
+	const op = "RemoveMember"
 	if err := validateOrgUser(org, userID); err != nil {
 		return "", err
 	}
 	if userID == c.cfg.supportUser {
 		return "", argErr("user", userID, "is the support account, which every organization lists")
 	}
-	tokens, err := c.tokensOf(ctx, org, userID)
-	if err != nil {
-		return "", translate("RemoveMember", err)
-	}
 	o := Organization(org)
 	var updates []*v1.RelationshipUpdate
-	for _, t := range tokens {
-		updates = append(updates, tokenRelationships(remove, org, userID, t)...)
-	}
 	for _, r := range roles {
 		updates = append(updates, remove(rel(o, string(r), User(userID))))
 	}
 	pres := []precondition{
 		mustExist(memberFilter(org, userID), opErr("", ErrNotFound, "user %q is not a member of %q", userID, org)),
 	}
-	if len(updates) <= c.cfg.maxWriteSize {
-		return c.write(ctx, "RemoveMember", updates, pres, false)
-	}
-	// Too many tokens for one write: delete the tokens first (harmless to
-	// repeat), then the roles with the precondition.
-	split := len(updates) - len(roles)
-	if _, err := c.writeBatches(ctx, "RemoveMember", updates[:split]); err != nil {
+	rev, err := c.write(ctx, op, updates, pres, false)
+	if err != nil {
 		return "", err
 	}
-	return c.write(ctx, "RemoveMember", updates[split:], pres, false)
+	cleared, err := c.clearFormerMembership(ctx, op, org, userID)
+	if errors.Is(err, ErrAlreadyExists) {
+		return rev, nil // added again meanwhile: that addition cleared the rest
+	}
+	return c.after(rev)(cleared, err)
+}
+
+// clearFormerMembership deletes the API tokens userID created in org and
+// the invites userID sent there, when userID is not a member: after a
+// removal, before a new membership. Then the lists cannot grow, because
+// creating a token or an invite requires the membership (the inviting
+// role) as a write precondition. It returns the revision of its last
+// deletion ("" for none), or fails with ErrAlreadyExists, and deletes
+// nothing, when userID is a member.
+func (c *Client) clearFormerMembership(ctx context.Context, op, org, userID string) (Revision, error) {
+	member, err := c.exists(ctx, memberFilter(org, userID), FullyConsistent())
+	if err != nil {
+		return "", translate(op, err)
+	}
+	if member {
+		return "", opErr(op, ErrAlreadyExists, "user %q is already a member of %q", userID, org)
+	}
+	tokens, err := c.tokensOf(ctx, org, userID)
+	if err != nil {
+		return "", translate(op, err)
+	}
+	var updates []*v1.RelationshipUpdate
+	for _, t := range tokens {
+		updates = append(updates, tokenRelationships(remove, org, userID, t)...)
+	}
+	last, err := c.writeBatches(ctx, op, updates)
+	if err != nil {
+		return "", err
+	}
+	return c.after(last)(c.deleteInvitesBy(ctx, op, org, userID))
+}
+
+// after returns a function that keeps rev when a later step wrote nothing.
+func (c *Client) after(rev Revision) func(Revision, error) (Revision, error) {
+	return func(later Revision, err error) (Revision, error) {
+		if err != nil {
+			return "", err
+		}
+		if later == "" {
+			return rev, nil
+		}
+		return later, nil
+	}
 }
 
 // ListMembers returns the organization's members with their roles, sorted

@@ -26,7 +26,7 @@ const (
 	RelReadonly       = "readonly"        // organization: the Read-only role
 	RelSupport        = "support"         // organization: the support account
 	RelAPIToken       = "api_token"       // organization, user: token indexes
-	RelOrganization   = "organization"    // every artifact, platform
+	RelOrganization   = "organization"    // every artifact, private LLMs, platform
 	RelOwner          = "owner"           // dataset, adapter_repository, api_token
 	RelRepository     = "repository"      // training_job
 	RelCreator        = "creator"         // training_job
@@ -68,7 +68,7 @@ const (
 // Resource permissions.
 const (
 	PermView             = "view"               // dataset, adapter_repository, training_job, deployment
-	PermDelete           = "delete"             // dataset, adapter_repository, deployment, api_token
+	PermDelete           = "delete"             // dataset, adapter_repository, deployment, api_token, llm
 	PermUpdate           = "update"             // adapter_repository, deployment
 	PermPrompt           = "prompt"             // deployment, llm
 	PermCancel           = "cancel"             // training_job
@@ -97,7 +97,7 @@ var permissionsByType = map[string][]string{
 	TypeTrainingJob:       {PermView, PermCancel},
 	TypeDeployment:        {PermView, PermUpdate, PermDelete, PermPrompt},
 	TypeAPIToken:          {PermDelete},
-	TypeLLM:               {PermPrompt},
+	TypeLLM:               {PermPrompt, PermDelete},
 	TypeInvite:            {PermAcceptAsUser, PermAcceptAsReadonly, PermVouched, PermRevoke},
 }
 
@@ -139,3 +139,6 @@ func ParseRole(s string) (Role, error) {
 // invitable reports whether an invite may grant the role: Users invite
 // others as User or Read-only; the support account is never invited.
 func (r Role) invitable() bool { return r == RoleUser || r == RoleReadonly }
+
+// invites reports whether the role holds invite_member (schema.zed).
+func (r Role) invites() bool { return r == RoleUser || r == RoleSupport }

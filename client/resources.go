@@ -132,23 +132,11 @@ func (c *Client) RegisterSharedLLM(ctx context.Context, id string) (Revision, er
 }
 
 // RegisterPrivateLLM makes llm:id a private serverless LLM of org, prompted
-// by its members (and their tokens) only.
+// by its members (and their tokens) only, and managed like its deployments.
 func (c *Client) RegisterPrivateLLM(ctx context.Context, org, id string) (Revision, error) {
 	l := LLM(id)
-	if err := l.Validate("id"); err != nil {
-		return "", err
-	}
-	if err := validateID("org", org); err != nil {
-		return "", err
-	}
-	updates := []*v1.RelationshipUpdate{
-		create(rel(l, RelPrompter, Subject{Object: Organization(org), Relation: PermMember})),
-	}
-	pres := []precondition{
-		orgExists(org),
-		mustNotExist(filter(TypeLLM, id, "", nil), opErr("", ErrAlreadyExists, "%s exists", l)),
-	}
-	return c.write(ctx, "RegisterPrivateLLM", updates, pres, false)
+	return c.registerArtifact(ctx, "RegisterPrivateLLM", l, org,
+		[]*v1.Relationship{rel(l, RelPrompter, Subject{Object: Organization(org), Relation: PermMember})})
 }
 
 // DeleteLLM deletes an LLM's relationships.

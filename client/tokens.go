@@ -33,7 +33,10 @@ func tokenRelationships(op func(*v1.Relationship) *v1.RelationshipUpdate, org, o
 
 // CreateAPIToken creates an API token for owner in org and returns its ID
 // (128 random bits). The token acts with its owner's rights in org for as
-// long as both exist. It fails with ErrNotFound when owner is not a member.
+// long as both exist. It fails with ErrNotFound when owner is not a member
+// or the organization does not exist (or is being deleted); both are write
+// preconditions, so a token is never written for a member who was removed
+// meanwhile.
 func (c *Client) CreateAPIToken(ctx context.Context, org, owner string) (string, Revision, error) {
 	if err := validateOrgUser(org, owner); err != nil {
 		return "", "", err
@@ -43,6 +46,7 @@ func (c *Client) CreateAPIToken(ctx context.Context, org, owner string) (string,
 		return "", "", &Error{Op: "CreateAPIToken", Kind: ErrInternal, Err: err}
 	}
 	pres := []precondition{
+		orgExists(org),
 		mustExist(memberFilter(org, owner), opErr("", ErrNotFound, "user %q is not a member of %q", owner, org)),
 		mustNotExist(filter(TypeAPIToken, id, "", nil), opErr("", ErrAlreadyExists, "token ID collision")),
 	}

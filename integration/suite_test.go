@@ -246,7 +246,7 @@ func TestAuditStreamOnPostgres(t *testing.T) {
 	// The role change is one write of two changes: delete readonly, touch user.
 	changes := watch(client.Revision(start), 3)
 	assert.Equal(t, "organization:acme#readonly@user:rita", changes[0].Relationship)
-	assert.Empty(t, changes[0].Actor)
+	assert.Equal(t, client.SystemActor, changes[0].Actor, "an admin token's write without an actor")
 	assert.NotEmpty(t, changes[0].RequestID, "the HTTP API records a request ID")
 	var roleChange []string
 	for _, ch := range changes[1:] {
@@ -260,4 +260,15 @@ func TestAuditStreamOnPostgres(t *testing.T) {
 	d.restartSpicegate()
 	resumed := watch(changes[0].Revision, 2)
 	assert.ElementsMatch(t, changes[1:], resumed, "resumed after the first write: the rest, once")
+}
+
+// TestTokenRemovalRaceOnPostgres: token creations racing the removal of
+// their owner leave no token that acts, on PostgreSQL's serializable
+// transactions too.
+func TestTokenRemovalRaceOnPostgres(t *testing.T) {
+	d := embeddedOnPostgres(t)
+	g := newGoDriver(t, d).(*goDriver)
+	g.createOrg("acme", "alice")
+	created := spicedbtest.TokenRemovalRace(t, g.write, "acme", 3, 200)
+	t.Logf("%d token creations won their race against the removal (and were deleted with it)", created)
 }

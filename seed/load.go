@@ -89,7 +89,8 @@ func (s *Seed) Updates() []*v1.RelationshipUpdate {
 				touch(rel(client.TypeUser, t.Owner, client.RelAPIToken, token)))
 		}
 		for _, l := range o.PrivateLLMs {
-			add(touch(rel(client.TypeLLM, l, client.RelPrompter, subj(client.TypeOrganization, o.ID, client.PermMember))))
+			add(touch(rel(client.TypeLLM, l, client.RelPrompter, subj(client.TypeOrganization, o.ID, client.PermMember))),
+				touch(rel(client.TypeLLM, l, client.RelOrganization, org)))
 		}
 	}
 	return out

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"log/slog"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/spicegate/spicegate/client"
+	"github.com/spicegate/spicegate/internal/cmd"
 	"github.com/spicegate/spicegate/internal/service"
 	"github.com/spicegate/spicegate/internal/spicedbtest"
 )
@@ -59,7 +62,7 @@ func TestREADMECurlExamples(t *testing.T) {
 
 	svc, err := service.Start(t.Context(), service.Config{
 		GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "readme-key", DatastoreEngine: "memory",
-		HTTPTokens: []string{"readme-token"}, Seed: "demo",
+		HTTPTokens: []string{"readme-token-0123456789"}, Seed: "demo",
 	}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Stop() })
@@ -67,9 +70,66 @@ func TestREADMECurlExamples(t *testing.T) {
 	for _, ex := range examples {
 		command := strings.ReplaceAll(ex.command, "localhost:8080", svc.HTTPAddr())
 		cmd := exec.CommandContext(t.Context(), "bash", "-c", command)
-		cmd.Env = append(os.Environ(), "SPICEGATE_TOKEN=readme-token")
+		cmd.Env = append(os.Environ(), "SPICEGATE_TOKEN=readme-token-0123456789")
 		got, err := cmd.Output()
 		require.NoError(t, err, ex.command)
 		assert.Equal(t, normalize(t, strings.ReplaceAll(ex.want, `"..."`, `"x"`)), normalize(t, string(got)), ex.command)
+	}
+}
+
+// TestREADMECLIExamples runs the README's CLI examples that talk to a
+// running deployment (queries and writes) in process, against a real
+// `serve` with the demo seed. An example whose comment says "permission
+// denied" must be refused with exactly that; the others must succeed.
+func TestREADMECLIExamples(t *testing.T) {
+	runnable := map[string]bool{"check": true, "members": true, "whocan": true, "can": true}
+	for _, op := range []string{"org", "member", "invite", "dataset", "adapter-repository", "training-job", "deployment", "token", "llm"} {
+		runnable[op] = true
+	}
+	data, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	type example struct {
+		args   []string
+		denied bool
+		line   string
+	}
+	var examples []example
+	for _, line := range strings.Split(string(data), "\n") {
+		rest, ok := strings.CutPrefix(line, "go run ./cmd/spicegate ")
+		if !ok {
+			continue
+		}
+		command, comment, _ := strings.Cut(rest, "#")
+		args := strings.Fields(command)
+		if len(args) == 0 || !runnable[args[0]] {
+			continue
+		}
+		examples = append(examples, example{args: args, denied: strings.Contains(comment, "permission denied"), line: line})
+	}
+	require.GreaterOrEqual(t, len(examples), 7, "the README documents its CLI examples")
+
+	grpcAddr := spicedbtest.FreeAddr(t)
+	svc, err := service.Start(t.Context(), service.Config{
+		GRPCAddr: grpcAddr, HTTPAddr: "127.0.0.1:0", PresharedKey: "readme-cli-key", DatastoreEngine: "memory",
+		HTTPTokens: []string{"readme-token-0123456789"}, Seed: "demo",
+	}, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc.Stop() })
+	t.Setenv("SPICEGATE_PRESHARED_KEY", "readme-cli-key")
+	t.Setenv("SPICEGATE_SPICEDB_ENDPOINT", grpcAddr)
+
+	for _, ex := range examples {
+		root := cmd.NewRootCommand()
+		root.SetArgs(ex.args)
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetErr(&out)
+		err := root.ExecuteContext(t.Context())
+		if ex.denied {
+			assert.ErrorIs(t, err, client.ErrPermissionDenied, ex.line)
+			continue
+		}
+		assert.NoError(t, err, ex.line)
+		assert.NotEmpty(t, out.String(), ex.line)
 	}
 }

@@ -19,7 +19,7 @@ type connFlags struct {
 
 func (f *connFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.endpoint, "spicedb-endpoint", "127.0.0.1:50051", "SpiceDB gRPC API of the deployment (host:port)")
-	cmd.Flags().StringVar(&f.key, "preshared-key", "", "its preshared key (the one `spicegate serve` printed or was given)")
+	cmd.Flags().StringVar(&f.key, "preshared-key", "", "its preshared key: the one 'spicegate serve' printed or was given (or SPICEGATE_PRESHARED_KEY)")
 	cmd.Flags().BoolVar(&f.insecure, "spicedb-insecure", false, "plaintext instead of TLS (always plaintext for loopback endpoints)")
 }
 

@@ -24,7 +24,7 @@ func startService(t *testing.T) (grpcAddr, key string) {
 	t.Helper()
 	cfg := service.Config{
 		GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "ops-test-key",
-		DatastoreEngine: "memory", HTTPTokens: []string{"t"}, Seed: "demo",
+		DatastoreEngine: "memory", HTTPTokens: []string{"t-0123456789abcdef"}, Seed: "demo",
 	}
 	svc, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)

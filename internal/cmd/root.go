@@ -23,5 +23,6 @@ func NewRootCommand() *cobra.Command {
 	registerAdminCmds(root)
 	registerHealthcheckCmd(root)
 	registerAuditCmd(root)
+	registerWriteCmds(root)
 	return root
 }

@@ -62,7 +62,7 @@ Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`
 	f.StringVar(&cfg.SpiceDBEndpoint, "spicedb-endpoint", "", "host:port of an external SpiceDB to use instead of the embedded one")
 	f.StringVar(&cfg.SpiceDBKey, "spicedb-key", "", "preshared key of the external SpiceDB")
 	f.BoolVar(&cfg.SpiceDBInsecure, "spicedb-insecure", false, "connect to the external SpiceDB in plaintext (loopback or a trusted network only)")
-	f.StringSliceVar(&cfg.HTTPTokens, "http-token", nil, "bearer token services use on the HTTP API; repeat or comma-separate for several (generated and printed once when empty)")
+	f.StringSliceVar(&cfg.HTTPTokens, "http-token", nil, "service tokens of the HTTP API as SCOPE:SECRET, SCOPE one of check (reads), act (writes for a verified actor), admin (also system writes and the audit stream); a bare SECRET is admin; repeat or comma-separate for several (an admin token is generated and printed once when empty)")
 	f.StringVar(&cfg.Seed, "seed", "demo", `seed to load at start: "demo", a seed file, or "" for none`)
 	f.BoolVar(&noSeed, "no-seed", false, "load no seed")
 	f.BoolVar(&cfg.AllowSchemaRemovals, "allow-schema-removals", false, "apply a schema that removes definitions, relations or permissions")
@@ -99,8 +99,15 @@ func printWelcome(w io.Writer, cfg service.Config, httpAddr string, generatedKey
 	fmt.Fprintf(w, "  export SPICEGATE_TOKEN=%s\n", token)
 	fmt.Fprintf(w, "  curl -s -H \"Authorization: Bearer $SPICEGATE_TOKEN\" http://%s/v1/check \\\n", httpAddr)
 	fmt.Fprintf(w, "    -d '{\"subject\":\"user:alice\",\"permission\":\"deploy\",\"resource\":\"organization:acme\"}'\n\n")
-	if generatedKey || generatedToken {
-		fmt.Fprintf(w, "The key and token above were generated for this run and are not shown again; set\n")
-		fmt.Fprintf(w, "SPICEGATE_PRESHARED_KEY and SPICEGATE_HTTP_TOKEN to choose your own.\n\n")
+	switch {
+	case generatedKey && generatedToken:
+		fmt.Fprintf(w, "The key and the (admin) token above were generated for this run and are not shown\n")
+		fmt.Fprintf(w, "again; set SPICEGATE_PRESHARED_KEY and SPICEGATE_HTTP_TOKEN to choose your own.\n\n")
+	case generatedKey:
+		fmt.Fprintf(w, "The key above was generated for this run and is not shown again; set\n")
+		fmt.Fprintf(w, "SPICEGATE_PRESHARED_KEY to choose your own.\n\n")
+	case generatedToken:
+		fmt.Fprintf(w, "The (admin) token above was generated for this run and is not shown again; set\n")
+		fmt.Fprintf(w, "SPICEGATE_HTTP_TOKEN to choose your own.\n\n")
 	}
 }

@@ -14,7 +14,7 @@ import (
 // client disconnects. ?after=REVISION resumes after a revision.
 func (s *Server) registerAudit() {
 	const path = "/v1/audit"
-	s.routes = append(s.routes, Route{Method: http.MethodGet, Path: path})
+	s.routes = append(s.routes, Route{Method: http.MethodGet, Path: path, Scope: ScopeAdmin})
 	name := http.MethodGet + " " + path
 	s.mux.HandleFunc(name, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -24,9 +24,9 @@ func (s *Server) registerAudit() {
 }
 
 func (s *Server) streamAudit(w http.ResponseWriter, r *http.Request) int {
-	if !s.authenticated(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="spicegate"`)
-		return writeError(w, &apiError{status: http.StatusUnauthorized, Code: "unauthenticated", Message: "missing or unknown bearer token"})
+	r, status := s.admit(w, r, ScopeAdmin)
+	if status != 0 {
+		return status
 	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {

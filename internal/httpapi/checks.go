@@ -142,7 +142,7 @@ func (p page) parse(r *http.Request) (uint32, []client.CallOption, error) {
 func (s *Server) registerChecks() {
 	c := s.cfg.Client
 
-	s.handle(http.MethodPost, "/v1/check", func(r *http.Request) (int, any, client.Revision, error) {
+	s.handle(http.MethodPost, "/v1/check", ScopeCheck, func(r *http.Request) (int, any, client.Revision, error) {
 		var req struct {
 			checkItem
 			freshness
@@ -165,7 +165,7 @@ func (s *Server) registerChecks() {
 		return http.StatusOK, s.decided(item.Permission, d), d.Revision, nil
 	})
 
-	s.handle(http.MethodPost, "/v1/check/bulk", func(r *http.Request) (int, any, client.Revision, error) {
+	s.handle(http.MethodPost, "/v1/check/bulk", ScopeCheck, func(r *http.Request) (int, any, client.Revision, error) {
 		var req struct {
 			Items []checkItem `json:"items"`
 			freshness
@@ -210,7 +210,7 @@ func (s *Server) registerChecks() {
 		return http.StatusOK, map[string]any{"results": out, "revision": rev}, rev, nil
 	})
 
-	s.handle(http.MethodPost, "/v1/permissions", func(r *http.Request) (int, any, client.Revision, error) {
+	s.handle(http.MethodPost, "/v1/permissions", ScopeCheck, func(r *http.Request) (int, any, client.Revision, error) {
 		var req struct {
 			Subject  string `json:"subject"`
 			Resource string `json:"resource"`
@@ -244,7 +244,7 @@ func (s *Server) registerChecks() {
 		return http.StatusOK, map[string]any{"permissions": perms, "revision": rev}, rev, nil
 	})
 
-	s.handle(http.MethodPost, "/v1/lookup/resources", func(r *http.Request) (int, any, client.Revision, error) {
+	s.handle(http.MethodPost, "/v1/lookup/resources", ScopeCheck, func(r *http.Request) (int, any, client.Revision, error) {
 		var req struct {
 			Subject      string `json:"subject"`
 			Permission   string `json:"permission"`
@@ -279,7 +279,7 @@ func (s *Server) registerChecks() {
 		return http.StatusOK, map[string]any{"resources": ids, "cursor": next}, "", nil
 	})
 
-	s.handle(http.MethodPost, "/v1/lookup/subjects", func(r *http.Request) (int, any, client.Revision, error) {
+	s.handle(http.MethodPost, "/v1/lookup/subjects", ScopeCheck, func(r *http.Request) (int, any, client.Revision, error) {
 		var req struct {
 			Resource    string `json:"resource"`
 			Permission  string `json:"permission"`

@@ -1,10 +1,8 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -40,7 +38,12 @@ func toAPIError(err error) *apiError {
 	}
 	var arg *client.ArgumentError
 	if errors.As(err, &arg) {
-		return &apiError{status: http.StatusBadRequest, Code: "invalid_argument", Field: arg.Arg, Message: arg.Error()}
+		return &apiError{status: http.StatusBadRequest, Code: "invalid_argument", Field: fieldOf(arg.Arg), Message: arg.Error()}
+	}
+	var field string
+	var ce *client.Error
+	if errors.As(err, &ce) {
+		field = fieldOf(ce.Arg)
 	}
 	msg := err.Error()
 	if i := strings.LastIndex(msg, ": rpc error:"); i >= 0 {
@@ -51,7 +54,7 @@ func toAPIError(err error) *apiError {
 	case errors.Is(err, client.ErrInvalidArgument):
 		return &apiError{status: http.StatusBadRequest, Code: "invalid_argument", Message: msg}
 	case errors.Is(err, client.ErrPermissionDenied):
-		return &apiError{status: http.StatusForbidden, Code: "permission_denied", Message: msg}
+		return &apiError{status: http.StatusForbidden, Code: "permission_denied", Message: msg, Field: field}
 	case errors.Is(err, client.ErrNotFound):
 		return &apiError{status: http.StatusNotFound, Code: "not_found", Message: msg}
 	case errors.Is(err, client.ErrAlreadyExists):
@@ -65,34 +68,12 @@ func toAPIError(err error) *apiError {
 	}
 }
 
-// decode reads a JSON body strictly: one object, no unknown fields, within
-// the size limit. Errors name the field when there is one.
-func decode(r *http.Request, into any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(into); err != nil {
-		var maxErr *http.MaxBytesError
-		var typeErr *json.UnmarshalTypeError
-		var syntaxErr *json.SyntaxError
-		switch {
-		case errors.As(err, &maxErr):
-			return &apiError{status: http.StatusBadRequest, Code: "body_too_large",
-				Message: fmt.Sprintf("the request body exceeds %d bytes", maxErr.Limit)}
-		case errors.Is(err, io.EOF):
-			return badRequest("", "the request needs a JSON body")
-		case errors.As(err, &typeErr):
-			return badRequest(typeErr.Field, "field %q must be a %s", typeErr.Field, typeErr.Type)
-		case errors.As(err, &syntaxErr):
-			return badRequest("", "malformed JSON at byte %d", syntaxErr.Offset)
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return badRequest(field, "unknown field %q", field)
-		default:
-			return badRequest("", "malformed JSON: %v", err)
-		}
+// fieldOf names, in the API's terms, the client argument an error is about:
+// the client's arguments are the JSON keys and path parameters, but the
+// actor comes in a header.
+func fieldOf(arg string) string {
+	if arg == "actor" {
+		return ActorHeader
 	}
-	if dec.More() {
-		return badRequest("", "the body must hold one JSON object")
-	}
-	return nil
+	return arg
 }

@@ -22,7 +22,19 @@ import (
 	"github.com/spicegate/spicegate/internal/spicedbtest"
 )
 
-const token = "test-token"
+const (
+	token      = "test-token-0123456789" // admin
+	checkToken = "check-token-0123456789"
+	actToken   = "act-token-0123456789"
+)
+
+// tokens are the API's service tokens: one of each scope, and a second admin.
+var tokens = []httpapi.Token{
+	{Secret: "other-token-0123456789", Scope: httpapi.ScopeAdmin},
+	{Secret: token, Scope: httpapi.ScopeAdmin},
+	{Secret: checkToken, Scope: httpapi.ScopeCheck},
+	{Secret: actToken, Scope: httpapi.ScopeAct},
+}
 
 type api struct {
 	t      *testing.T
@@ -35,15 +47,23 @@ type api struct {
 // Read-only, support) and globex (bob).
 func newAPI(t *testing.T) *api {
 	t.Helper()
-	c := spicedbtest.Start(t).Client(t)
-	s := httpapi.New(httpapi.Config{Client: c, Tokens: []string{"other-token", token}, MaxBodyBytes: 4096})
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	a := &api{t: t, url: srv.URL, client: c, api: s}
+	a, _ := serveAPI(t, httpapi.Config{MaxBodyBytes: 4096})
 	a.ok("POST", "/v1/organizations", `{"id":"acme","first_user":"alice"}`, http.StatusCreated)
 	a.ok("POST", "/v1/organizations/acme/members", `{"user":"rita","role":"readonly"}`, http.StatusCreated)
 	a.ok("POST", "/v1/organizations", `{"id":"globex","first_user":"bob"}`, http.StatusCreated)
 	return a
+}
+
+// serveAPI serves the API (cfg with the test's client and tokens) over a
+// fresh SpiceDB, and returns it with the SpiceDB.
+func serveAPI(t *testing.T, cfg httpapi.Config) (*api, *spicedbtest.Server) {
+	t.Helper()
+	srv := spicedbtest.Start(t)
+	cfg.Client, cfg.Tokens = srv.Client(t), tokens
+	s := httpapi.New(cfg)
+	h := httptest.NewServer(s.Handler())
+	t.Cleanup(h.Close)
+	return &api{t: t, url: h.URL, client: cfg.Client, api: s}, srv
 }
 
 type response struct {
@@ -199,8 +219,8 @@ func TestMembersRolesAndInvites(t *testing.T) {
 	a.fails("POST", "/v1/organizations/acme/members", `{"user":"carol","role":"user"}`, 403, "permission_denied", "", httpapi.ActorHeader, "user:rita")
 	a.ok("POST", "/v1/organizations/acme/members", `{"user":"carol","role":"user"}`, http.StatusCreated, httpapi.ActorHeader, "user:alice")
 
-	// Role changes and removals are support's, and need an actor.
-	a.fails("PUT", "/v1/organizations/acme/members/rita", `{"role":"user"}`, 400, "invalid_argument", httpapi.ActorHeader)
+	// Role changes and removals are support's, and an act token needs an actor.
+	a.fails("PUT", "/v1/organizations/acme/members/rita", `{"role":"user"}`, 400, "invalid_argument", httpapi.ActorHeader, "Authorization", "Bearer "+actToken)
 	a.fails("PUT", "/v1/organizations/acme/members/rita", `{"role":"user"}`, 403, "permission_denied", "", httpapi.ActorHeader, "user:alice")
 	a.fails("PUT", "/v1/organizations/acme/members/rita", `{"role":"user"}`, 400, "invalid_argument", httpapi.ActorHeader, httpapi.ActorHeader, "organization:acme#member")
 	a.ok("PUT", "/v1/organizations/acme/members/rita", `{"role":"user"}`, http.StatusOK, httpapi.ActorHeader, "user:support")
@@ -299,13 +319,15 @@ func TestMalformedRequestsWriteNothing(t *testing.T) {
 
 func TestAuthentication(t *testing.T) {
 	a := newAPI(t)
-	for _, auth := range []string{"", "Bearer", "Bearer wrong", "Basic " + token, "bearer " + token} {
+	for _, auth := range []string{"", "Bearer", "Bearer ", "Bearer wrong", "Basic " + token, "Bearer" + token, token} {
 		r := a.do("POST", "/v1/check", `{"subject":"user:alice","permission":"deploy","resource":"organization:acme"}`, "Authorization", auth)
 		assert.Equal(t, http.StatusUnauthorized, r.status, "Authorization %q", auth)
 		assert.Equal(t, "unauthenticated", r.body["error"].(map[string]any)["code"])
 	}
-	r := a.do("POST", "/v1/check", `{"subject":"user:alice","permission":"deploy","resource":"organization:acme"}`, "Authorization", "Bearer other-token")
-	assert.Equal(t, http.StatusOK, r.status, "every configured token works")
+	for _, auth := range []string{"Bearer other-token-0123456789", "bearer " + token, "BEARER " + checkToken} {
+		r := a.do("POST", "/v1/check", `{"subject":"user:alice","permission":"deploy","resource":"organization:acme"}`, "Authorization", auth)
+		assert.Equal(t, http.StatusOK, r.status, "every configured token works, and the scheme is case-insensitive: %q", auth)
+	}
 	// Health and docs need no token.
 	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/v1/openapi.json"} {
 		r := a.do("GET", path, "", "Authorization", "")
@@ -317,7 +339,7 @@ func TestAuthentication(t *testing.T) {
 func TestUnavailableIsNeverAnAllow(t *testing.T) {
 	c, err := client.New("127.0.0.1:1", client.WithInsecure(), client.WithRetry(1, 0, 0))
 	require.NoError(t, err)
-	s := httpapi.New(httpapi.Config{Client: c, Tokens: []string{token}})
+	s := httpapi.New(httpapi.Config{Client: c, Tokens: tokens})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	a := &api{t: t, url: srv.URL, client: c, api: s}

@@ -8,13 +8,11 @@ package httpapi
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	_ "embed" // for the OpenAPI document
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,9 +30,10 @@ func OpenAPI() []byte { return append([]byte(nil), openAPI...) }
 // DefaultMaxBodyBytes bounds a request body.
 const DefaultMaxBodyBytes = 1 << 20
 
-// ActorHeader names the acting user (or API token) of a mutation, e.g.
-// "user:alice". Team and administrative actions require it; on the other
-// mutations it is optional and, when given, its permission is enforced.
+// ActorHeader names who a write is made for, e.g. "user:alice" or
+// "api_token:ID": the service holding an act (or admin) token vouches that
+// it authenticated that user. Every write needs it, except the system
+// writes of an admin token.
 const ActorHeader = "Spicegate-Actor"
 
 // RevisionHeader carries the revision (ZedToken) of every response that
@@ -45,9 +44,9 @@ const RevisionHeader = "Spicegate-Revision"
 type Config struct {
 	// Client is the facade the API serves.
 	Client *client.Client
-	// Tokens are the bearer tokens services authenticate with. Empty
-	// refuses every authenticated route.
-	Tokens []string
+	// Tokens are the bearer tokens services authenticate with, each with
+	// its scope. Empty refuses every authenticated route.
+	Tokens []Token
 	// Logger logs requests that failed on the server's side.
 	Logger *slog.Logger
 	// Registry receives the API's metrics; nil makes a new one.
@@ -66,6 +65,10 @@ type Route struct {
 	Path string
 	// Public routes need no bearer token.
 	Public bool
+	// Scope is the smallest scope a token needs for the route (0 for
+	// public routes). A write route of ScopeAct needs ScopeAdmin when it is
+	// made without an actor (a system write).
+	Scope Scope
 }
 
 // Server serves the API.
@@ -113,12 +116,12 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 // JSON (nil for none), and the revision to put in RevisionHeader.
 type handler func(r *http.Request) (int, any, client.Revision, error)
 
-func (s *Server) handle(method, path string, h handler) {
-	s.routes = append(s.routes, Route{Method: method, Path: path})
+func (s *Server) handle(method, path string, scope Scope, h handler) {
+	s.routes = append(s.routes, Route{Method: method, Path: path, Scope: scope})
 	name := method + " " + path
 	s.mux.HandleFunc(name, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		status := s.serve(w, r, h)
+		status := s.serve(w, r, scope, h)
 		s.metrics.observe(name, status, time.Since(start))
 	})
 }
@@ -134,11 +137,10 @@ func (s *Server) handlePublic(method, path string, h http.HandlerFunc) {
 	})
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handler) int {
-	if !s.authenticated(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="spicegate"`)
-		return writeError(w, &apiError{status: http.StatusUnauthorized, Code: "unauthenticated",
-			Message: "missing or unknown bearer token"})
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, scope Scope, h handler) int {
+	r, status := s.admit(w, r, scope)
+	if status != 0 {
+		return status
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	r = withAudit(w, r)
@@ -162,26 +164,30 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handler) int {
 	return status
 }
 
-// authenticated compares the bearer token with every configured token in
-// constant time.
-func (s *Server) authenticated(r *http.Request) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || got == "" {
-		return false
+// admit authenticates the request and checks that its token's scope
+// covers the route. It answers 401 or 403 itself (and returns the status),
+// or returns the request carrying its scope.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, need Scope) (*http.Request, int) {
+	got := s.authenticate(r)
+	if got == 0 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="spicegate"`)
+		return r, writeError(w, &apiError{status: http.StatusUnauthorized, Code: "unauthenticated",
+			Message: "missing or unknown bearer token"})
 	}
-	match := 0
-	for _, t := range s.cfg.Tokens {
-		match |= subtle.ConstantTimeCompare([]byte(got), []byte(t))
+	if got < need {
+		return r, writeError(w, &apiError{status: http.StatusForbidden, Code: "insufficient_scope",
+			Message: "this route needs a token of the " + need.String() + " scope; this one has " + got.String()})
 	}
-	return match == 1
+	return withScope(r, got), 0
 }
 
 // RequestIDHeader carries the request's ID: given by the caller, or made
 // here. Writes record it (and the actor) for the audit stream.
 const RequestIDHeader = "X-Request-Id"
 
-// withAudit attaches the actor and the request ID to the request's
-// context, so that its writes carry them to SpiceDB, and echoes the ID.
+// withAudit attaches the request ID to the request's context, so that its
+// writes carry it to SpiceDB, and echoes it. The actor is attached by the
+// client's Actor once verified, never from the header as sent.
 func withAudit(w http.ResponseWriter, r *http.Request) *http.Request {
 	id := r.Header.Get(RequestIDHeader)
 	if id == "" || len(id) > 128 {
@@ -190,7 +196,7 @@ func withAudit(w http.ResponseWriter, r *http.Request) *http.Request {
 		id = hex.EncodeToString(b[:])
 	}
 	w.Header().Set(RequestIDHeader, id)
-	return r.WithContext(client.WithAudit(r.Context(), client.Audit{Actor: r.Header.Get(ActorHeader), RequestID: id}))
+	return r.WithContext(client.WithAudit(r.Context(), client.Audit{RequestID: id}))
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
@@ -219,7 +225,10 @@ func (s *Server) register() {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
 		if err := s.cfg.Ready(ctx); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+			// The cause (which may name hosts and database users) goes to
+			// the log only: this route needs no token.
+			s.cfg.Logger.WarnContext(r.Context(), "not ready", "error", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

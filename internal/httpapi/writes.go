@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -9,31 +10,6 @@ import (
 )
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
-// actorOf reads ActorHeader. Team and administrative routes require it.
-func actorOf(r *http.Request, required bool) (*client.Subject, error) {
-	h := r.Header.Get(ActorHeader)
-	if h == "" {
-		if required {
-			return nil, badRequest(ActorHeader, "this action is performed by a user: send the %s header, e.g. \"user:alice\"", ActorHeader)
-		}
-		return nil, nil
-	}
-	sub, err := client.ParseSubject(h)
-	if err != nil || sub.Relation != "" || (sub.Type != client.TypeUser && sub.Type != client.TypeAPIToken) {
-		return nil, badRequest(ActorHeader, "%s must be user:ID or api_token:ID", ActorHeader)
-	}
-	return &sub, nil
-}
-
-// guard enforces an optional actor's permission on resource.
-func (s *Server) guard(r *http.Request, permission string, resource client.Object) error {
-	actor, err := actorOf(r, false)
-	if err != nil || actor == nil {
-		return err
-	}
-	return s.cfg.Client.As(*actor).Require(r.Context(), permission, resource)
-}
 
 // pathID reads a path segment and validates it as an ID.
 func pathID(r *http.Request, name string) (string, error) {
@@ -58,14 +34,60 @@ func written(status int) func(client.Revision, error) (int, any, client.Revision
 	}
 }
 
+// handleWrite registers a write route. Every write goes through the
+// client's Actor, which holds every rule of who may write what: the
+// handler only decodes the request and picks the actor (see Server.actor).
+func (s *Server) handleWrite(method, path string, h func(r *http.Request, a *client.Actor) (int, any, client.Revision, error)) {
+	s.handle(method, path, ScopeAct, func(r *http.Request) (int, any, client.Revision, error) {
+		a, err := s.actor(r)
+		if err != nil {
+			return 0, nil, "", err
+		}
+		return h(r, a)
+	})
+}
+
+// deletion registers DELETE path/{id} for one kind of object.
+func (s *Server) deletion(path string, del func(*client.Actor) func(ctx context.Context, id string) (client.Revision, error)) {
+	s.handleWrite(http.MethodDelete, path, func(r *http.Request, a *client.Actor) (int, any, client.Revision, error) {
+		id, err := pathID(r, "id")
+		if err != nil {
+			return 0, nil, "", err
+		}
+		return written(http.StatusOK)(del(a)(r.Context(), id))
+	})
+}
+
+// owned is the body that creates an artifact for a person: the owner
+// defaults to the actor (and may only be the actor, unless the system writes).
+type owned struct {
+	ID    string `json:"id"`
+	Owner string `json:"owner,omitempty"`
+}
+
+// creation registers POST /v1/organizations/{org}/KIND for an artifact with an owner.
+func (s *Server) creation(path string, create func(*client.Actor) func(ctx context.Context, org, id, owner string) (client.Revision, error)) {
+	s.handleWrite(http.MethodPost, path, func(r *http.Request, a *client.Actor) (int, any, client.Revision, error) {
+		var req owned
+		org, err := orgAndBody(r, &req)
+		if err != nil {
+			return 0, nil, "", err
+		}
+		if err := required("id", req.ID); err != nil {
+			return 0, nil, "", err
+		}
+		return written(http.StatusCreated)(create(a)(r.Context(), org, req.ID, req.Owner))
+	})
+}
+
 func (s *Server) registerWrites() {
 	c := s.cfg.Client
 
 	// Organizations and members.
-	s.handle(http.MethodPost, "/v1/organizations", func(r *http.Request) (int, any, client.Revision, error) {
+	s.handleWrite(http.MethodPost, "/v1/organizations", func(r *http.Request, a *client.Actor) (int, any, client.Revision, error) {
 		var req struct {
 			ID        string `json:"id"`
-			FirstUser string `json:"first_user"`
+			FirstUser string `json:"first_user,omitempty"`
 		}
 		if err := decode(r, &req); err != nil {
 			return 0, nil, "", err
@@ -73,23 +95,16 @@ func (s *Server) registerWrites() {
 		if err := required("id", req.ID); err != nil {
 			return 0, nil, "", err
 		}
-		if err := required("first_user", req.FirstUser); err != nil {
-			return 0, nil, "", err
-		}
-		return written(http.StatusCreated)(c.CreateOrganization(r.Context(), req.ID, req.FirstUser))
+		return written(http.StatusCreated)(a.CreateOrganization(r.Context(), req.ID, req.FirstUser))
 	})
-	s.handle(http.MethodDelete, "/v1/organizations/{org}", func(r *http.Request) (int, any, client.Revision, error) {
+	s.handleWrite(http.MethodDelete, "/v1/organizations/{org}", func(r *http.Request, a *client.Actor) (int, any, client.Revision, error) {
 		org, err := pathID(r, "org")
 		if err != nil {
 			return 0, nil, "", err
 		}
-		actor, err := actorOf(r, true)
-		if err != nil {
-			return 0, nil, "", err
-		}
-		return written(http.StatusOK)(c.As(*actor).DeleteOrganization(r.Context(), org))
+		return written(http.StatusOK)(a.DeleteOrganization(r.Context(), org))
 	})
-	s.handle(http.MethodGet, "/v1/organizations/{org}/members", func(r *http.Request) (int, any, client.Revision, error) {
+	s.handle(http.MethodGet, "/v1/organizations/{org}/members", ScopeCheck, func(r *http.Request) (int, any, client.Revision, error) {
 		org, err := pathID(r, "org")
 		if err != nil {
 			return 0, nil, "", err
@@ -99,7 +114,17 @@ func (s *Server) registerWrites() {
 		if err != nil {
 			return 0, nil, "", err
 		}
-		members, err := c.ListMembers(r.Context(), org, opts...)
+		// A member list read for someone (the header) needs view_members.
+		a, err := s.optionalActor(r)
+		if err != nil {
+			return 0, nil, "", err
+		}
+		var members []client.Member
+		if a != nil {
+			members, err = a.ListMembers(r.Context(), org, opts...)
+		} else {
+			members, err = c.ListMembers(r.Context(), org, opts...)
+		}
 		if err != nil {
 			return 0, nil, "", err
 		}
@@ -113,56 +138,43 @@ func (s *Server) registerWrites() {
 		}
 		return http.StatusOK, map[string]any{"members": out}, "", nil
 	})
-	s.handle(http.MethodPost, "/v1/organizations/{org}/members", func(r *http.Request) (int, any, client.Revision, error) {
-		org, err := pathID(r, "org")
-		if err != nil {
-			return 0, nil, "", err
-		}
+	s.handleWrite(http.MethodPost, "/v1/organizations/{org}/members", func(r *http.Request, a *client.Actor) (int, any, client.Revision, error) {
 		var req struct {
 			User string `json:"user"`
 			Role string `json:"role"`
 		}
-		if err := decode(r, &req); err != nil {
-			return 0, nil, "", err
-		}
-		role, err := parseRole(req.Role)
+		org, err := orgAndBody(r, &req)
 		if err != nil {
 			return 0, nil, "", err
 		}
 		if err := required("user", req.User); err != nil {
 			return 0, nil, "", err
 		}
-		if err := s.guard(r, client.PermInviteMember, client.Organization(org)); err != nil {
+		role, err := parseRole(req.Role)
+		if err != nil {
 			return 0, nil, "", err
 		}
-		return written(http.StatusCreated)(c.AddMember(r.Context(), org, req.User, role))
+		return written(http.StatusCreated)(a.AddMember(r.Context(), org, req.User, role))
 	})
-	s.handle(http.MethodPut, "/v1/organizations/{org}/members/{user}", func(r *http.Request) (int, any, client.Revision, error) {
-		org, err := pathID(r, "org")
+	s.handleWrite(http.MethodPut, "/v1/organizations/{org}/members/{user}", func(r *http.Request, a *client.Actor) (int, any, client.Revision, error) {
+		var req struct {
+			Role string `json:"role"`
+		}
+		org, err := orgAndBody(r, &req)
 		if err != nil {
 			return 0, nil, "", err
 		}
 		user, err := pathID(r, "user")
 		if err != nil {
-			return 0, nil, "", err
-		}
-		var req struct {
-			Role string `json:"role"`
-		}
-		if err := decode(r, &req); err != nil {
 			return 0, nil, "", err
 		}
 		role, err := parseRole(req.Role)
 		if err != nil {
 			return 0, nil, "", err
 		}
-		actor, err := actorOf(r, true)
-		if err != nil {
-			return 0, nil, "", err
-		}
-		return written(http.StatusOK)(c.As(*actor).ChangeRole(r.Context(), org, user, role))
+		return written(http.StatusOK)(a.ChangeRole(r.Context(), org, user, role))
 	})
-	s.handle(http.MethodDelete, "/v1/organizations/{org}/members/{user}", func(r *http.Request) (int, any, client.Revision, error) {
+	s.handleWrite(http.MethodDelete, "/v1/organizations/{org}/members/{user}", func(r *http.Request, a *client.Actor) (int, any, client.Revision, error) {
 		org, err := pathID(r, "org")
 		if err != nil {
 			return 0, nil, "", err
@@ -171,24 +183,17 @@ func (s *Server) registerWrites() {
 		if err != nil {
 			return 0, nil, "", err
 		}
-		actor, err := actorOf(r, true)
-		if err != nil {
-			return 0, nil, "", err
-		}
-		return written(http.StatusOK)(c.As(*actor).RemoveMember(r.Context(), org, user))
+		return written(http.StatusOK)(a.RemoveMember(r.Context(), org, user))
 	})
 
 	// Invites.
-	s.handle(http.MethodPost, "/v1/organizations/{org}/invites", func(r *http.Request) (int, any, client.Revision, error) {
-		org, err := pathID(r, "org")
-		if err != nil {
-			return 0, nil, "", err
-		}
+	s.handleWrite(http.MethodPost, "/v1/organizations/{org}/invites", func(r *http.Request, a *client.Actor) (int, any, client.Revision, error) {
 		var req struct {
 			Role       string `json:"role"`
 			TTLSeconds int64  `json:"ttl_seconds"`
 		}
-		if err := decode(r, &req); err != nil {
+		org, err := orgAndBody(r, &req)
+		if err != nil {
 			return 0, nil, "", err
 		}
 		role, err := parseRole(req.Role)
@@ -198,11 +203,7 @@ func (s *Server) registerWrites() {
 		if req.TTLSeconds <= 0 || req.TTLSeconds > int64(client.MaxInviteTTL/time.Second) {
 			return 0, nil, "", badRequest("ttl_seconds", "ttl_seconds must be between 1 and %d", int64(client.MaxInviteTTL/time.Second))
 		}
-		actor, err := actorOf(r, true)
-		if err != nil {
-			return 0, nil, "", err
-		}
-		inv, err := c.As(*actor).CreateInvite(r.Context(), org, role, time.Duration(req.TTLSeconds)*time.Second)
+		inv, err := a.CreateInvite(r.Context(), org, role, time.Duration(req.TTLSeconds)*time.Second)
 		if err != nil {
 			return 0, nil, "", err
 		}
@@ -211,103 +212,78 @@ func (s *Server) registerWrites() {
 			"expires_at": inv.ExpiresAt.Format(time.RFC3339), "revision": inv.Revision,
 		}, inv.Revision, nil
 	})
-	s.handle(http.MethodPost, "/v1/invites/{id}/accept", func(r *http.Request) (int, any, client.Revision, error) {
+	s.handleWrite(http.MethodPost, "/v1/invites/{id}/accept", func(r *http.Request, a *client.Actor) (int, any, client.Revision, error) {
 		id, err := pathID(r, "id")
 		if err != nil {
 			return 0, nil, "", err
 		}
 		var req struct {
-			User string `json:"user"`
+			User string `json:"user,omitempty"`
 		}
-		if err := decode(r, &req); err != nil {
+		if err := decodeOptional(r, &req); err != nil {
 			return 0, nil, "", err
 		}
-		if err := required("user", req.User); err != nil {
-			return 0, nil, "", err
-		}
-		m, rev, err := c.AcceptInvite(r.Context(), id, req.User)
+		m, rev, err := a.AcceptInvite(r.Context(), id, req.User)
 		if err != nil {
 			return 0, nil, "", err
 		}
 		return http.StatusOK, map[string]any{"user": m.UserID, "role": m.Role, "revision": rev}, rev, nil
 	})
-	s.handle(http.MethodDelete, "/v1/invites/{id}", func(r *http.Request) (int, any, client.Revision, error) {
-		id, err := pathID(r, "id")
-		if err != nil {
-			return 0, nil, "", err
-		}
-		actor, err := actorOf(r, true)
-		if err != nil {
-			return 0, nil, "", err
-		}
-		return written(http.StatusOK)(c.As(*actor).RevokeInvite(r.Context(), id))
-	})
+	s.deletion("/v1/invites/{id}", func(a *client.Actor) func(context.Context, string) (client.Revision, error) { return a.RevokeInvite })
 
-	// Artifacts: created in an organization, deleted by ID.
-	type owned struct {
-		ID    string `json:"id"`
-		Owner string `json:"owner"`
-	}
-	s.handle(http.MethodPost, "/v1/organizations/{org}/datasets", func(r *http.Request) (int, any, client.Revision, error) {
-		org, req, err := decodeOwned[owned](s, r, client.PermConnectDataset)
-		if err != nil {
-			return 0, nil, "", err
-		}
-		return written(http.StatusCreated)(c.RegisterDataset(r.Context(), org, req.ID, req.Owner))
+	// Artifacts: created in an organization (for the actor), deleted by ID.
+	s.creation("/v1/organizations/{org}/datasets", func(a *client.Actor) func(context.Context, string, string, string) (client.Revision, error) {
+		return a.RegisterDataset
 	})
-	s.handle(http.MethodPost, "/v1/organizations/{org}/adapter-repositories", func(r *http.Request) (int, any, client.Revision, error) {
-		org, req, err := decodeOwned[owned](s, r, client.PermCreateAdapterRepository)
-		if err != nil {
-			return 0, nil, "", err
-		}
-		return written(http.StatusCreated)(c.RegisterAdapterRepository(r.Context(), org, req.ID, req.Owner))
+	s.creation("/v1/organizations/{org}/adapter-repositories", func(a *client.Actor) func(context.Context, string, string, string) (client.Revision, error) {
+		return a.RegisterAdapterRepository
 	})
-	s.handle(http.MethodPost, "/v1/organizations/{org}/training-jobs", func(r *http.Request) (int, any, client.Revision, error) {
-		type job struct {
+	s.handleWrite(http.MethodPost, "/v1/organizations/{org}/training-jobs", func(r *http.Request, a *client.Actor) (int, any, client.Revision, error) {
+		var req struct {
 			ID         string `json:"id"`
 			Repository string `json:"repository,omitempty"`
-			Creator    string `json:"creator"`
+			Creator    string `json:"creator,omitempty"`
 		}
-		org, req, err := decodeOwned[job](s, r, client.PermFineTune)
+		org, err := orgAndBody(r, &req)
 		if err != nil {
 			return 0, nil, "", err
 		}
-		return written(http.StatusCreated)(c.RegisterTrainingJob(r.Context(), org, req.ID, req.Repository, req.Creator))
+		if err := required("id", req.ID); err != nil {
+			return 0, nil, "", err
+		}
+		return written(http.StatusCreated)(a.RegisterTrainingJob(r.Context(), org, req.ID, req.Repository, req.Creator))
 	})
-	s.handle(http.MethodPost, "/v1/organizations/{org}/deployments", func(r *http.Request) (int, any, client.Revision, error) {
-		type deployment struct {
+	s.handleWrite(http.MethodPost, "/v1/organizations/{org}/deployments", func(r *http.Request, a *client.Actor) (int, any, client.Revision, error) {
+		var req struct {
 			ID string `json:"id"`
 		}
-		org, req, err := decodeOwned[deployment](s, r, client.PermDeploy)
+		org, err := orgAndBody(r, &req)
 		if err != nil {
 			return 0, nil, "", err
 		}
-		return written(http.StatusCreated)(c.RegisterDeployment(r.Context(), org, req.ID))
+		if err := required("id", req.ID); err != nil {
+			return 0, nil, "", err
+		}
+		return written(http.StatusCreated)(a.RegisterDeployment(r.Context(), org, req.ID))
 	})
-	s.handle(http.MethodPost, "/v1/organizations/{org}/api-tokens", func(r *http.Request) (int, any, client.Revision, error) {
-		type token struct {
-			Owner string `json:"owner"`
-		}
-		org, req, err := decodeOwned[token](s, r, client.PermCreateAPIToken)
+	s.handleWrite(http.MethodPost, "/v1/organizations/{org}/api-tokens", func(r *http.Request, a *client.Actor) (int, any, client.Revision, error) {
+		org, err := pathID(r, "org")
 		if err != nil {
 			return 0, nil, "", err
 		}
-		if err := required("owner", req.Owner); err != nil {
+		var req struct {
+			Owner string `json:"owner,omitempty"`
+		}
+		if err := decodeOptional(r, &req); err != nil {
 			return 0, nil, "", err
 		}
-		// Members create their own tokens: an acting user may only create
-		// tokens it owns.
-		if actor, _ := actorOf(r, false); actor != nil && actor.Type == client.TypeUser && actor.ID != req.Owner {
-			return 0, nil, "", &apiError{status: http.StatusForbidden, Code: "permission_denied",
-				Message: "a user creates API tokens for itself only", Field: "owner"}
-		}
-		id, rev, err := c.CreateAPIToken(r.Context(), org, req.Owner)
+		id, rev, err := a.CreateAPIToken(r.Context(), org, req.Owner)
 		if err != nil {
 			return 0, nil, "", err
 		}
 		return http.StatusCreated, map[string]any{"id": id, "revision": rev}, rev, nil
 	})
-	s.handle(http.MethodPost, "/v1/llms", func(r *http.Request) (int, any, client.Revision, error) {
+	s.handleWrite(http.MethodPost, "/v1/llms", func(r *http.Request, a *client.Actor) (int, any, client.Revision, error) {
 		var req struct {
 			ID           string `json:"id"`
 			Shared       bool   `json:"shared,omitempty"`
@@ -321,71 +297,38 @@ func (s *Server) registerWrites() {
 		}
 		switch {
 		case req.Shared && req.Organization == "":
-			return written(http.StatusCreated)(c.RegisterSharedLLM(r.Context(), req.ID))
+			return written(http.StatusCreated)(a.RegisterSharedLLM(r.Context(), req.ID))
 		case !req.Shared && req.Organization != "":
-			return written(http.StatusCreated)(c.RegisterPrivateLLM(r.Context(), req.Organization, req.ID))
+			if err := client.ValidateID("organization", req.Organization); err != nil {
+				return 0, nil, "", err
+			}
+			return written(http.StatusCreated)(a.RegisterPrivateLLM(r.Context(), req.Organization, req.ID))
 		default:
 			return 0, nil, "", badRequest("organization", "an LLM is either shared (\"shared\": true) or private to an organization (\"organization\")")
 		}
 	})
 
-	deletion := func(path, permission string, object func(string) client.Object, del func(*http.Request, string) (client.Revision, error)) {
-		s.handle(http.MethodDelete, path, func(r *http.Request) (int, any, client.Revision, error) {
-			id, err := pathID(r, "id")
-			if err != nil {
-				return 0, nil, "", err
-			}
-			if permission != "" {
-				if err := s.guard(r, permission, object(id)); err != nil {
-					return 0, nil, "", err
-				}
-			}
-			return written(http.StatusOK)(del(r, id))
-		})
-	}
-	deletion("/v1/datasets/{id}", client.PermDelete, client.Dataset, func(r *http.Request, id string) (client.Revision, error) {
-		return c.DeleteDataset(r.Context(), id)
+	s.deletion("/v1/datasets/{id}", func(a *client.Actor) func(context.Context, string) (client.Revision, error) { return a.DeleteDataset })
+	s.deletion("/v1/adapter-repositories/{id}", func(a *client.Actor) func(context.Context, string) (client.Revision, error) {
+		return a.DeleteAdapterRepository
 	})
-	deletion("/v1/adapter-repositories/{id}", client.PermDelete, client.AdapterRepository, func(r *http.Request, id string) (client.Revision, error) {
-		return c.DeleteAdapterRepository(r.Context(), id)
+	s.deletion("/v1/training-jobs/{id}", func(a *client.Actor) func(context.Context, string) (client.Revision, error) {
+		return a.DeleteTrainingJob
 	})
-	deletion("/v1/training-jobs/{id}", client.PermCancel, client.TrainingJob, func(r *http.Request, id string) (client.Revision, error) {
-		return c.DeleteTrainingJob(r.Context(), id)
+	s.deletion("/v1/deployments/{id}", func(a *client.Actor) func(context.Context, string) (client.Revision, error) {
+		return a.DeleteDeployment
 	})
-	deletion("/v1/deployments/{id}", client.PermDelete, client.Deployment, func(r *http.Request, id string) (client.Revision, error) {
-		return c.DeleteDeployment(r.Context(), id)
-	})
-	deletion("/v1/llms/{id}", "", client.LLM, func(r *http.Request, id string) (client.Revision, error) {
-		return c.DeleteLLM(r.Context(), id)
-	})
-	s.handle(http.MethodDelete, "/v1/api-tokens/{id}", func(r *http.Request) (int, any, client.Revision, error) {
-		id, err := pathID(r, "id")
-		if err != nil {
-			return 0, nil, "", err
-		}
-		actor, err := actorOf(r, true)
-		if err != nil {
-			return 0, nil, "", err
-		}
-		return written(http.StatusOK)(c.As(*actor).DeleteAPIToken(r.Context(), id))
-	})
+	s.deletion("/v1/llms/{id}", func(a *client.Actor) func(context.Context, string) (client.Revision, error) { return a.DeleteLLM })
+	s.deletion("/v1/api-tokens/{id}", func(a *client.Actor) func(context.Context, string) (client.Revision, error) { return a.DeleteAPIToken })
 }
 
-// decodeOwned reads the organization from the path and the body, and
-// enforces an optional actor's permission on the organization.
-func decodeOwned[T any](s *Server, r *http.Request, permission string) (string, T, error) {
-	var req T
+// orgAndBody reads the organization from the path and decodes the body.
+func orgAndBody(r *http.Request, into any) (string, error) {
 	org, err := pathID(r, "org")
 	if err != nil {
-		return "", req, err
+		return "", err
 	}
-	if err := decode(r, &req); err != nil {
-		return "", req, err
-	}
-	if err := s.guard(r, permission, client.Organization(org)); err != nil {
-		return "", req, err
-	}
-	return org, req, nil
+	return org, decode(r, into)
 }
 
 func parseRole(s string) (client.Role, error) {

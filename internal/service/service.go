@@ -45,7 +45,9 @@ type Config struct {
 	SpiceDBKey string
 	// SpiceDBInsecure connects to the external SpiceDB in plaintext.
 	SpiceDBInsecure bool
-	// HTTPTokens are the bearer tokens services use on the HTTP API.
+	// HTTPTokens are the bearer tokens services use on the HTTP API, each
+	// "SCOPE:SECRET" with SCOPE check, act or admin (a bare secret is an
+	// admin token); see httpapi.ParseToken.
 	HTTPTokens []string
 	// Seed is "demo" (the embedded demo seed), a seed file, or "" for none.
 	Seed string
@@ -60,6 +62,9 @@ type Config struct {
 func (c Config) Validate() error {
 	if c.HTTPAddr == "" {
 		return errors.New("http-addr is required")
+	}
+	if _, err := httpapi.ParseTokens(c.HTTPTokens); err != nil {
+		return err
 	}
 	if c.SpiceDBEndpoint != "" {
 		if c.SpiceDBKey == "" {
@@ -155,7 +160,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	api := httpapi.New(httpapi.Config{Client: s.client, Tokens: cfg.HTTPTokens, Logger: log, Registry: registry})
+	tokens, err := httpapi.ParseTokens(cfg.HTTPTokens)
+	if err != nil {
+		return nil, err
+	}
+	api := httpapi.New(httpapi.Config{Client: s.client, Tokens: tokens, Logger: log, Registry: registry})
 	s.listener, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("http-addr: %w", err)

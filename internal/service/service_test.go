@@ -41,14 +41,14 @@ func get(t *testing.T, url, token string, rev ...client.Revision) (int, string) 
 
 func TestEmbeddedServiceServesAndStopsCleanly(t *testing.T) {
 	cfg := service.Config{GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "k", DatastoreEngine: "memory",
-		HTTPTokens: []string{"tok"}, Seed: "demo", ShutdownTimeout: 5 * time.Second}
+		HTTPTokens: []string{"tok-0123456789abcdef"}, Seed: "demo", ShutdownTimeout: 5 * time.Second}
 	svc, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	base := "http://" + svc.HTTPAddr()
 
 	code, body := get(t, base+"/readyz", "")
 	assert.Equal(t, http.StatusOK, code, body)
-	code, body = get(t, base+"/v1/check", "tok")
+	code, body = get(t, base+"/v1/check", "tok-0123456789abcdef")
 	assert.Equal(t, http.StatusOK, code)
 	assert.Contains(t, body, `"allowed":true`, "the demo seed is loaded")
 
@@ -79,7 +79,7 @@ func TestEmbeddedServiceServesAndStopsCleanly(t *testing.T) {
 func TestInFrontOfAnExternalSpiceDB(t *testing.T) {
 	external := spicedbtest.StartTCP(t)
 	cfg := service.Config{HTTPAddr: "127.0.0.1:0", SpiceDBEndpoint: external.Addr, SpiceDBKey: external.Key,
-		SpiceDBInsecure: true, HTTPTokens: []string{"tok"}}
+		SpiceDBInsecure: true, HTTPTokens: []string{"tok-0123456789abcdef"}}
 	svc, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Stop() })
@@ -89,7 +89,7 @@ func TestInFrontOfAnExternalSpiceDB(t *testing.T) {
 	c := external.Client(t)
 	rev, err := c.CreateOrganization(t.Context(), "acme", "alice")
 	require.NoError(t, err)
-	code, body := get(t, "http://"+svc.HTTPAddr()+"/v1/check", "tok", rev)
+	code, body := get(t, "http://"+svc.HTTPAddr()+"/v1/check", "tok-0123456789abcdef", rev)
 	assert.Equal(t, http.StatusOK, code, body)
 	assert.Contains(t, body, `"allowed":true`)
 

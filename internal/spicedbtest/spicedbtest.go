@@ -12,10 +12,12 @@ import (
 	"io"
 	"net"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 
@@ -68,28 +70,23 @@ func FreeAddr(t testing.TB) string {
 	return addr
 }
 
-// Relationships reads every relationship of the schema's definitions, fully
-// consistent, as sorted "resource#relation@subject" strings.
+// Relationships reads every relationship, fully consistent (SpiceDB's bulk
+// export: one call), as sorted "resource#relation@subject" strings.
 func Relationships(t testing.TB, conn grpc.ClientConnInterface) []string {
 	t.Helper()
 	perms := v1.NewPermissionsServiceClient(conn)
+	stream, err := perms.ExportBulkRelationships(context.Background(), &v1.ExportBulkRelationshipsRequest{
+		Consistency: &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}},
+	})
+	require.NoError(t, err)
 	var out []string
-	for _, typ := range []string{
-		client.TypeUser, client.TypePlatform, client.TypeOrganization, client.TypeDataset, client.TypeAdapterRepository,
-		client.TypeTrainingJob, client.TypeDeployment, client.TypeAPIToken, client.TypeLLM, client.TypeInvite,
-	} {
-		stream, err := perms.ReadRelationships(context.Background(), &v1.ReadRelationshipsRequest{
-			Consistency:        &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}},
-			RelationshipFilter: &v1.RelationshipFilter{ResourceType: typ},
-		})
+	for {
+		batch, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
 		require.NoError(t, err)
-		for {
-			r, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			require.NoError(t, err)
-			rel := r.GetRelationship()
+		for _, rel := range batch.GetRelationships() {
 			s := fmt.Sprintf("%s:%s#%s@%s:%s", rel.GetResource().GetObjectType(), rel.GetResource().GetObjectId(), rel.GetRelation(),
 				rel.GetSubject().GetObject().GetObjectType(), rel.GetSubject().GetObject().GetObjectId())
 			if sr := rel.GetSubject().GetOptionalRelation(); sr != "" {
@@ -171,4 +168,76 @@ func Changes(t testing.TB, c *client.Client, after client.Revision, n int) []cli
 	}
 	require.Len(t, out, n, "changes arrived")
 	return out
+}
+
+// TokenRemovalRace is the scenario "API tokens created while their owner
+// is removed": in each round a fresh member of org gets a token, then n
+// token creations (half by the member, half by its token, both through the
+// Actor) race one removal of the member by support. Afterwards, and after
+// the member is added again, no token of the member may act in org. It
+// returns how many creations succeeded (they raced: some must fail).
+func TokenRemovalRace(t testing.TB, c *client.Client, org string, rounds, n int) int {
+	t.Helper()
+	ctx := context.Background()
+	support := c.As(client.User("support"))
+	created := 0
+	for round := range rounds {
+		victim := fmt.Sprintf("racer-%d-%s", round, randomKey(t)[:8])
+		_, err := c.AddMember(ctx, org, victim, client.RoleUser)
+		require.NoError(t, err)
+		first, _, err := c.CreateAPIToken(ctx, org, victim)
+		require.NoError(t, err)
+
+		ids := make(chan string, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
+			actor := client.User(victim)
+			if i%2 == 1 {
+				actor = client.APIToken(first)
+			}
+			wg.Go(func() {
+				<-start
+				id, _, err := c.As(actor).CreateAPIToken(ctx, org, "")
+				if err == nil {
+					ids <- id
+					return
+				}
+				// Losing the race is refused cleanly, never half-written.
+				assert.True(t, errors.Is(err, client.ErrPermissionDenied) || errors.Is(err, client.ErrNotFound),
+					"a creation that lost the race is denied or finds no member: %v", err)
+			})
+		}
+		wg.Go(func() {
+			<-start
+			time.Sleep(time.Duration(round%3) * time.Millisecond) // vary who goes first
+			_, err := support.RemoveMember(ctx, org, victim)
+			assert.NoError(t, err, "the removal")
+		})
+		close(start)
+		wg.Wait()
+		close(ids)
+		tokens := []string{first}
+		for id := range ids {
+			tokens = append(tokens, id)
+		}
+		created += len(tokens) - 1
+
+		acts := func(when string) {
+			for _, id := range tokens {
+				for _, perm := range []string{client.PermMember, client.PermCreateAPIToken, client.PermDeploy} {
+					d, err := c.Check(ctx, client.APIToken(id), perm, client.Organization(org), client.WithConsistency(client.FullyConsistent()))
+					require.NoError(t, err)
+					require.False(t, d.Allowed(), "%s: token %s of the removed member %s holds %s", when, id, victim, perm)
+				}
+				_, err := c.APIToken(ctx, id, client.WithConsistency(client.FullyConsistent()))
+				require.ErrorIs(t, err, client.ErrNotFound, "%s: token %s was deleted", when, id)
+			}
+		}
+		acts("after the removal")
+		_, err = c.AddMember(ctx, org, victim, client.RoleUser)
+		require.NoError(t, err)
+		acts("after the member came back")
+	}
+	return created
 }

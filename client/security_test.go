@@ -1,0 +1,249 @@
+package client_test
+
+import (
+	"testing"
+	"time"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/spicegate/spicegate/client"
+	"github.com/spicegate/spicegate/internal/spicedbtest"
+)
+
+// rawDelete deletes relationships behind the client's back, the way an
+// interrupted clean-up (a crash between two writes) leaves them.
+func rawDelete(t *testing.T, s *spicedbtest.Server, f *v1.RelationshipFilter) {
+	t.Helper()
+	_, err := v1.NewPermissionsServiceClient(s.Conn(t)).DeleteRelationships(t.Context(), &v1.DeleteRelationshipsRequest{RelationshipFilter: f})
+	require.NoError(t, err)
+}
+
+func roleFilter(org, role, user string) *v1.RelationshipFilter {
+	return &v1.RelationshipFilter{ResourceType: client.TypeOrganization, OptionalResourceId: org, OptionalRelation: role,
+		OptionalSubjectFilter: &v1.SubjectFilter{SubjectType: client.TypeUser, OptionalSubjectId: user}}
+}
+
+// The attack of issue #8: a Read-only member's token minted a token for
+// support, then deleted the organization with it.
+func TestTokenCannotMintATokenForAnyoneButItsOwner(t *testing.T) {
+	c := newClient(t)
+	seedOrgs(t, c)
+	ctx := t.Context()
+	ritaTok, _, err := c.CreateAPIToken(ctx, "acme", "rita")
+	require.NoError(t, err)
+	viaToken := c.As(client.APIToken(ritaTok))
+
+	_, _, err = viaToken.CreateAPIToken(ctx, "acme", "support")
+	require.ErrorIs(t, err, client.ErrPermissionDenied)
+	var ce *client.Error
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "owner", ce.Arg, "the error names the argument")
+	_, _, err = c.As(client.User("rita")).CreateAPIToken(ctx, "acme", "alice")
+	require.ErrorIs(t, err, client.ErrPermissionDenied)
+	tokens, err := c.ListAPITokens(ctx, "acme", "support", client.WithConsistency(client.FullyConsistent()))
+	require.NoError(t, err)
+	assert.Empty(t, tokens, "nothing was written")
+
+	// A token mints tokens for its owner, which act exactly as the owner.
+	minted, _, err := viaToken.CreateAPIToken(ctx, "acme", "")
+	require.NoError(t, err)
+	info, err := c.APIToken(ctx, minted)
+	require.NoError(t, err)
+	assert.Equal(t, client.APITokenInfo{ID: minted, Org: "acme", Owner: "rita"}, info)
+	assert.True(t, allowed(t, c, client.APIToken(minted), client.PermViewDataset, client.Organization("acme")))
+	for _, perm := range []string{client.PermDeploy, client.PermDeleteAccount, client.PermRemoveMember, client.PermDeleteAPIToken} {
+		assert.False(t, allowed(t, c, client.APIToken(minted), perm, client.Organization("acme")), perm)
+	}
+	_, err = c.As(client.APIToken(minted)).DeleteOrganization(ctx, "acme")
+	require.ErrorIs(t, err, client.ErrPermissionDenied)
+
+	// A token acts in its own organization only: no sign-ups, no joining.
+	_, err = viaToken.CreateOrganization(ctx, "rita-co", "")
+	require.ErrorIs(t, err, client.ErrPermissionDenied)
+	_, _, err = viaToken.CreateAPIToken(ctx, "globex", "")
+	require.ErrorIs(t, err, client.ErrPermissionDenied)
+	inv, err := c.As(client.User("bob")).CreateInvite(ctx, "globex", client.RoleUser, time.Hour)
+	require.NoError(t, err)
+	_, _, err = viaToken.AcceptInvite(ctx, inv.ID, "")
+	require.ErrorIs(t, err, client.ErrPermissionDenied)
+	_, _, err = c.As(client.User("rita")).AcceptInvite(ctx, inv.ID, "mallory")
+	require.ErrorIs(t, err, client.ErrPermissionDenied, "a user accepts for itself only")
+	m, _, err := c.As(client.User("rita")).AcceptInvite(ctx, inv.ID, "")
+	require.NoError(t, err)
+	assert.Equal(t, client.Member{UserID: "rita", Role: client.RoleUser}, m)
+}
+
+func TestTokensCreatedDuringARemovalNeverAct(t *testing.T) {
+	c := newClient(t)
+	seedOrgs(t, c)
+	created := spicedbtest.TokenRemovalRace(t, c, "acme", 3, 200)
+	t.Logf("%d token creations won their race against the removal (and were deleted with it)", created)
+}
+
+// A removal interrupted between its two writes leaves tokens that act for
+// nothing; coming back must not revive them.
+func TestComingBackDoesNotReviveWhatARemovalLeftBehind(t *testing.T) {
+	s := startServer(t)
+	c := s.Client(t)
+	seedOrgs(t, c)
+	ctx := t.Context()
+	tok, _, err := c.CreateAPIToken(ctx, "acme", "rita")
+	require.NoError(t, err)
+	_, err = c.AddMember(ctx, "acme", "ursula", client.RoleUser)
+	require.NoError(t, err)
+	inv, err := c.CreateInvite(ctx, "acme", "ursula", client.RoleReadonly, time.Hour)
+	require.NoError(t, err)
+
+	rawDelete(t, s, roleFilter("acme", client.RelReadonly, "rita"))
+	rawDelete(t, s, roleFilter("acme", client.RelUser, "ursula"))
+	assert.False(t, allowed(t, c, client.APIToken(tok), client.PermMember, client.Organization("acme")), "the token acts for nothing at once")
+
+	_, err = c.AddMember(ctx, "acme", "rita", client.RoleUser)
+	require.NoError(t, err)
+	assert.False(t, allowed(t, c, client.APIToken(tok), client.PermMember, client.Organization("acme")), "and does not come back with its owner")
+	_, err = c.APIToken(ctx, tok)
+	require.ErrorIs(t, err, client.ErrNotFound)
+
+	invite, err := c.CreateInvite(ctx, "acme", "alice", client.RoleUser, time.Hour)
+	require.NoError(t, err)
+	_, _, err = c.AcceptInvite(ctx, invite.ID, "ursula")
+	require.NoError(t, err)
+	_, _, err = c.AcceptInvite(ctx, inv.ID, "carol")
+	require.ErrorIs(t, err, client.ErrNotFound, "ursula's old invite stays dead")
+}
+
+func TestInvitesDieWithTheInvitersRoleAndStayDead(t *testing.T) {
+	s := startServer(t)
+	c := s.Client(t)
+	seedOrgs(t, c)
+	ctx := t.Context()
+	support := c.As(client.User("support"))
+	_, err := c.AddMember(ctx, "acme", "ursula", client.RoleUser)
+	require.NoError(t, err)
+
+	// Demoted, then promoted again: the invite is gone for good.
+	inv, err := c.As(client.User("ursula")).CreateInvite(ctx, "acme", client.RoleUser, time.Hour)
+	require.NoError(t, err)
+	_, err = support.ChangeRole(ctx, "acme", "ursula", client.RoleReadonly)
+	require.NoError(t, err)
+	_, err = c.GetInvite(ctx, inv.ID)
+	require.ErrorIs(t, err, client.ErrNotFound, "a demotion deletes the inviter's invites")
+	_, err = support.ChangeRole(ctx, "acme", "ursula", client.RoleUser)
+	require.NoError(t, err)
+	_, _, err = c.AcceptInvite(ctx, inv.ID, "carol")
+	require.ErrorIs(t, err, client.ErrNotFound)
+
+	// A demotion whose clean-up never ran: the promotion clears it first.
+	inv, err = c.As(client.User("ursula")).CreateInvite(ctx, "acme", client.RoleUser, time.Hour)
+	require.NoError(t, err)
+	rawDelete(t, s, roleFilter("acme", client.RelUser, "ursula"))
+	_, err = v1.NewPermissionsServiceClient(s.Conn(t)).WriteRelationships(ctx, &v1.WriteRelationshipsRequest{Updates: []*v1.RelationshipUpdate{{
+		Operation: v1.RelationshipUpdate_OPERATION_TOUCH,
+		Relationship: &v1.Relationship{
+			Resource: &v1.ObjectReference{ObjectType: client.TypeOrganization, ObjectId: "acme"}, Relation: client.RelReadonly,
+			Subject: &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: client.TypeUser, ObjectId: "ursula"}},
+		},
+	}}})
+	require.NoError(t, err)
+	_, err = support.ChangeRole(ctx, "acme", "ursula", client.RoleUser)
+	require.NoError(t, err)
+	_, _, err = c.AcceptInvite(ctx, inv.ID, "carol")
+	require.ErrorIs(t, err, client.ErrNotFound)
+
+	// A Read-only member may not invite, even through the system path.
+	_, err = c.CreateInvite(ctx, "acme", "rita", client.RoleUser, time.Hour)
+	require.ErrorIs(t, err, client.ErrPermissionDenied)
+
+	// A live invite of a User survives a no-op role change.
+	inv, err = c.As(client.User("alice")).CreateInvite(ctx, "acme", client.RoleReadonly, time.Hour)
+	require.NoError(t, err)
+	_, err = support.ChangeRole(ctx, "acme", "alice", client.RoleUser)
+	require.NoError(t, err)
+	_, err = c.GetInvite(ctx, inv.ID)
+	require.NoError(t, err)
+}
+
+func TestAnAcceptedInviteCanBeRevoked(t *testing.T) {
+	c := newClient(t)
+	seedOrgs(t, c)
+	ctx := t.Context()
+	alice := c.As(client.User("alice"))
+	inv, err := alice.CreateInvite(ctx, "acme", client.RoleReadonly, time.Hour)
+	require.NoError(t, err)
+	_, _, err = c.As(client.User("dave")).AcceptInvite(ctx, inv.ID, "")
+	require.NoError(t, err)
+
+	used, err := c.GetInvite(ctx, inv.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "dave", used.AcceptedBy)
+	assert.Equal(t, "acme", used.Org)
+	_, err = c.As(client.User("rita")).RevokeInvite(ctx, inv.ID)
+	require.ErrorIs(t, err, client.ErrPermissionDenied)
+	_, err = alice.RevokeInvite(ctx, inv.ID)
+	require.NoError(t, err)
+	_, err = c.GetInvite(ctx, inv.ID)
+	require.ErrorIs(t, err, client.ErrNotFound)
+	role, err := c.RoleOf(ctx, "acme", "dave")
+	require.NoError(t, err)
+	assert.Equal(t, client.RoleReadonly, role, "revoking a used invite does not remove the member")
+}
+
+func TestAuditRecordsOnlyTheVerifiedActor(t *testing.T) {
+	c := newClient(t)
+	start, err := c.CreateOrganization(t.Context(), "acme", "alice")
+	require.NoError(t, err)
+	_, err = c.AddMember(t.Context(), "acme", "rita", client.RoleReadonly)
+	require.NoError(t, err)
+	claimed := client.WithAudit(t.Context(), client.Audit{Actor: "user:support (forged)", RequestID: "r1"})
+
+	_, err = c.As(client.User("rita")).RegisterDataset(claimed, "acme", "denied", "")
+	require.ErrorIs(t, err, client.ErrPermissionDenied)
+	_, err = c.As(client.User("alice")).RegisterDataset(claimed, "acme", "d1", "")
+	require.NoError(t, err)
+	_, err = c.System().RegisterSharedLLM(claimed, "llama")
+	require.NoError(t, err)
+
+	changes := spicedbtest.Changes(t, c, start, 5) // rita's membership, d1's two relationships, the LLM's two
+	for _, ch := range changes[1:] {
+		assert.NotContains(t, ch.Actor, "forged", ch.Relationship)
+	}
+	assert.Equal(t, "user:alice", changes[1].Actor)
+	assert.Equal(t, "r1", changes[1].RequestID)
+	assert.Equal(t, client.SystemActor, changes[4].Actor)
+}
+
+// DeleteOrganization first fences the organization off: from then on no
+// write into it succeeds, so nothing is left behind by a write racing it.
+func TestNothingEntersAnOrganizationBeingDeleted(t *testing.T) {
+	s := startServer(t)
+	c := s.Client(t)
+	seedOrgs(t, c)
+	ctx := t.Context()
+	acme := client.Organization("acme").Subject()
+	rawDelete(t, s, &v1.RelationshipFilter{ResourceType: client.TypePlatform, OptionalResourceId: client.PlatformID,
+		OptionalRelation: client.RelOrganization, OptionalSubjectFilter: &v1.SubjectFilter{SubjectType: acme.Type, OptionalSubjectId: acme.ID}})
+	before := spicedbtest.Relationships(t, s.Conn(t))
+
+	_, _, err := c.CreateAPIToken(ctx, "acme", "alice")
+	require.ErrorIs(t, err, client.ErrNotFound)
+	_, err = c.RegisterDataset(ctx, "acme", "d", "alice")
+	require.ErrorIs(t, err, client.ErrNotFound)
+	_, err = c.CreateInvite(ctx, "acme", "alice", client.RoleUser, time.Hour)
+	require.ErrorIs(t, err, client.ErrNotFound)
+	_, err = c.AddMember(ctx, "acme", "carol", client.RoleUser)
+	require.ErrorIs(t, err, client.ErrNotFound)
+	_, err = c.RegisterPrivateLLM(ctx, "acme", "l")
+	require.ErrorIs(t, err, client.ErrNotFound)
+	_, err = c.ChangeRole(ctx, "acme", "rita", client.RoleUser)
+	require.ErrorIs(t, err, client.ErrNotFound)
+	assert.Equal(t, before, spicedbtest.Relationships(t, s.Conn(t)), "nothing was written")
+
+	// Support finishes the deletion, and it leaves nothing of acme.
+	_, err = c.As(client.User("support")).DeleteOrganization(ctx, "acme")
+	require.NoError(t, err)
+	for _, r := range spicedbtest.Relationships(t, s.Conn(t)) {
+		assert.NotContains(t, r, "acme", "left behind")
+	}
+}
