@@ -222,6 +222,21 @@ func (c *Client) Observe(rev Revision) {
 	}
 }
 
+// Empty reports whether SpiceDB holds no relationship of any definition of
+// Spicegate's schema (fully consistent): a store nobody has written to.
+func (c *Client) Empty(ctx context.Context) (bool, error) {
+	for typ := range permissionsByType {
+		found, err := c.exists(ctx, filter(typ, "", "", nil), FullyConsistent())
+		if err != nil {
+			return false, translate("Empty", err)
+		}
+		if found {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // LastWritten returns the newest revision this Client wrote, or "" if none.
 func (c *Client) LastWritten() Revision { return c.revs.Newest() }
 

@@ -86,8 +86,28 @@ func changeOf(d *v1.ReflectionSchemaDiff) SchemaChange {
 	case *v1.ReflectionSchemaDiff_CaveatRemoved:
 		return SchemaChange{Kind: "caveat_removed", Object: x.CaveatRemoved.GetName(), Removal: true}
 	default: // doc comments, caveat changes: nothing is removed
-		return SchemaChange{Kind: snake(strings.TrimPrefix(fmt.Sprintf("%T", d.GetDiff()), "*v1.ReflectionSchemaDiff_"))}
+		return SchemaChange{Kind: snake(strings.TrimPrefix(fmt.Sprintf("%T", d.GetDiff()), "*v1.ReflectionSchemaDiff_")), Object: changedObject(d)}
 	}
+}
+
+// changedObject names what a change not listed above is about: every diff
+// message names its object (GetName), and those inside a definition its
+// parent (GetParentDefinitionName).
+func changedObject(d *v1.ReflectionSchemaDiff) string {
+	m := d.ProtoReflect()
+	field := m.WhichOneof(m.Descriptor().Oneofs().ByName("diff"))
+	if field == nil || field.Message() == nil {
+		return ""
+	}
+	inner := m.Get(field).Message().Interface()
+	named, ok := inner.(interface{ GetName() string })
+	if !ok {
+		return ""
+	}
+	if p, ok := inner.(interface{ GetParentDefinitionName() string }); ok && p.GetParentDefinitionName() != "" {
+		return p.GetParentDefinitionName() + "#" + named.GetName()
+	}
+	return named.GetName()
 }
 
 // snake turns "PermissionDocCommentChanged" into "permission_doc_comment_changed".

@@ -58,4 +58,13 @@ func TestApplySchemaRefusesRemovalsUnlessAllowed(t *testing.T) {
 	changes, err = c.DiffSchema(t.Context())
 	require.NoError(t, err)
 	assert.Empty(t, changes)
+
+	// A change of a doc comment names what it is about.
+	commented := strings.Replace(schema.Text(), "/** deploy: creating deployments is for Users. */", "/** deploy: reworded. */", 1)
+	require.NotEqual(t, schema.Text(), commented)
+	_, err = schemas.WriteSchema(t.Context(), &v1.WriteSchemaRequest{Schema: commented})
+	require.NoError(t, err)
+	changes, err = c.DiffSchema(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, []client.SchemaChange{{Kind: "permission_doc_comment_changed", Object: "organization#deploy"}}, changes)
 }

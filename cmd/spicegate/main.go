@@ -17,7 +17,8 @@ func main() {
 	err := cmd.NewRootCommand().ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "spicegate:", err)
-		os.Exit(1)
+		msg, status := cmd.Describe(err)
+		fmt.Fprintln(os.Stderr, "spicegate:", msg)
+		os.Exit(status)
 	}
 }

@@ -68,8 +68,27 @@ func TestOperatorCommands(t *testing.T) {
 	assert.Equal(t, "the deployed schema is Spicegate's\n", run("schema", "diff"))
 	assert.Equal(t, "nothing to apply: the deployed schema is Spicegate's\n", run("schema", "apply"))
 
+	// A denied answer exits 0 (the check worked), unless asked otherwise.
+	out, err := execute(t, append([]string{"check", "user:rita", "deploy", "organization:acme", "--error-on-no-permission"}, conn...)...)
+	require.ErrorIs(t, err, ErrNoPermission)
+	assert.Equal(t, "denied: user:rita deploy organization:acme\n", out, "the answer is still printed")
+	_, code := Describe(err)
+	assert.Equal(t, ExitDenied, code)
+	assert.Equal(t, "allowed: user:alice deploy organization:acme\n", run("check", "user:alice", "deploy", "organization:acme", "--error-on-no-permission"))
+
+	// Writes say on whose behalf, and the actor's permission decides.
+	_, err = execute(t, append([]string{"member", "remove", "acme", "rita"}, conn...)...)
+	require.ErrorIs(t, err, ErrUsage)
+	_, err = execute(t, append([]string{"member", "remove", "acme", "rita", "--as", "user:alice"}, conn...)...)
+	require.ErrorIs(t, err, client.ErrPermissionDenied)
+	assert.Contains(t, run("dataset", "connect", "acme", "cli-data", "--as", "user:alice"), "revision: ")
+	assert.NotEmpty(t, jsonField(t, run("deployment", "create", "acme", "cli-dep", "--system", "-o", "json"), "revision"))
+	assert.NotEmpty(t, jsonField(t, run("deployment", "delete", "cli-dep", "--as", "user:support", "-o", "json"), "revision"))
+	_, err = execute(t, append([]string{"deployment", "delete", "cli-dep", "--as", "user:support"}, conn...)...)
+	require.ErrorIs(t, err, client.ErrPermissionDenied, "it is gone: nobody may delete it any more")
+
 	// Errors are errors, not decisions.
-	_, err := execute(t, append([]string{"check", "alice", "deploy", "organization:acme"}, conn...)...)
+	_, err = execute(t, append([]string{"check", "alice", "deploy", "organization:acme"}, conn...)...)
 	require.ErrorIs(t, err, client.ErrInvalidArgument)
 	_, err = execute(t, "check", "user:alice", "deploy", "organization:acme", "--spicedb-endpoint", addr, "--preshared-key", "wrong")
 	require.ErrorIs(t, err, client.ErrUnauthenticated)

@@ -47,7 +47,7 @@ func registerQueryCmds(root *cobra.Command) {
 func registerCheckCmd(root *cobra.Command) {
 	var conn connFlags
 	var out output
-	var explain bool
+	var explain, errorOnDenied bool
 	c := &cobra.Command{
 		Use:   "check SUBJECT PERMISSION RESOURCE",
 		Short: "Decide whether a subject holds a permission on a resource",
@@ -83,19 +83,24 @@ func registerCheckCmd(root *cobra.Command) {
 			}
 			w := cmd.OutOrStdout()
 			if out.json() {
-				return writeJSON(w, map[string]any{"allowed": d.Allowed(), "permissionship": d.Permissionship.String(), "revision": d.Revision})
+				err = writeJSON(w, map[string]any{"allowed": d.Allowed(), "permissionship": d.Permissionship.String(), "revision": d.Revision})
+			} else {
+				fmt.Fprintf(w, "%s: %s %s %s\n", d.Permissionship, subject, args[1], resource)
+				if trace != nil {
+					fmt.Fprintln(w, "\nwhy:")
+					err = trace.Write(w)
+				}
 			}
-			fmt.Fprintf(w, "%s: %s %s %s\n", d.Permissionship, subject, args[1], resource)
-			if trace != nil {
-				fmt.Fprintln(w, "\nwhy:")
-				return trace.Write(w)
+			if err == nil && errorOnDenied && !d.Allowed() {
+				return fmt.Errorf("%w: %s %s %s is %s", ErrNoPermission, subject, args[1], resource, d.Permissionship)
 			}
-			return nil
+			return err
 		},
 	}
 	conn.register(c)
 	out.register(c)
 	c.Flags().BoolVar(&explain, "explain", false, "print the path that granted or denied it (SpiceDB's check trace)")
+	c.Flags().BoolVar(&errorOnDenied, "error-on-no-permission", false, "exit with status 3 unless the answer is allowed (without it, a denied answer exits 0: the check itself worked)")
 	root.AddCommand(c)
 }
 

@@ -50,7 +50,12 @@ type Config struct {
 	// admin token); see httpapi.ParseToken.
 	HTTPTokens []string
 	// Seed is "demo" (the embedded demo seed), a seed file, or "" for none.
+	// It is loaded only into an empty store, unless SeedNonEmpty.
 	Seed string
+	// SeedNonEmpty loads the seed into a store that holds data too. The
+	// seed only adds (TOUCH): it restores what it lists, which may undo
+	// what users deleted, and deletes nothing.
+	SeedNonEmpty bool
 	// AllowSchemaRemovals lets start-up apply a schema that removes
 	// definitions, relations or permissions.
 	AllowSchemaRemovals bool
@@ -108,11 +113,25 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 		return nil, err
 	}
 	s := &Service{cfg: cfg, log: log, served: make(chan error, 1)}
+	// The ports first: a taken port fails at once, before SpiceDB starts
+	// and the seed loads.
+	if s.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("http-addr: %w", err)
+	}
 	defer func() {
 		if err != nil {
+			_ = s.listener.Close()
 			s.stopBackends()
 		}
 	}()
+	if cfg.SpiceDBEndpoint == "" {
+		// SpiceDB binds its own listener later; find out now whether it can.
+		l, err := net.Listen("tcp", cfg.GRPCAddr)
+		if err != nil {
+			return nil, fmt.Errorf("grpc-addr: %w", err)
+		}
+		_ = l.Close()
+	}
 
 	if cfg.SpiceDBEndpoint != "" {
 		opts := []client.Option{client.WithPresharedKey(cfg.SpiceDBKey), client.WithLogger(log)}
@@ -165,10 +184,6 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 		return nil, err
 	}
 	api := httpapi.New(httpapi.Config{Client: s.client, Tokens: tokens, Logger: log, Registry: registry})
-	s.listener, err = net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return nil, fmt.Errorf("http-addr: %w", err)
-	}
 	s.http = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	s.http.RegisterOnShutdown(api.StopStreams)
 	go func() { s.served <- s.http.Serve(s.listener) }()
@@ -231,6 +246,16 @@ func (s *Service) loadSeed(ctx context.Context) error {
 	parsed, err := seed.ParseBytes(data)
 	if err != nil {
 		return err
+	}
+	empty, err := s.client.Empty(ctx)
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	if !empty && !s.cfg.SeedNonEmpty {
+		// A seed must never undo what users did: a restart on a datastore
+		// that keeps its data would bring back what they deleted.
+		s.log.Info("the store holds data: the seed is not loaded (--seed-non-empty loads it anyway)", "seed", s.cfg.Seed)
+		return nil
 	}
 	rev, err := seed.Load(ctx, v1.NewPermissionsServiceClient(s.client.Conn()), parsed, nil)
 	if err != nil {

@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -113,5 +114,56 @@ func TestConfigValidateNamesTheSetting(t *testing.T) {
 		cfg := base
 		mutate(&cfg)
 		assert.ErrorContains(t, cfg.Validate(), setting)
+	}
+}
+
+// TestSeedLoadsOnlyIntoAnEmptyStore: a restart never brings back what users
+// deleted; --seed-non-empty makes reloading an explicit choice.
+func TestSeedLoadsOnlyIntoAnEmptyStore(t *testing.T) {
+	external := spicedbtest.StartTCP(t)
+	cfg := service.Config{HTTPAddr: "127.0.0.1:0", SpiceDBEndpoint: external.Addr, SpiceDBKey: external.Key,
+		SpiceDBInsecure: true, HTTPTokens: []string{"tok-0123456789abcdef"}, Seed: "demo"}
+	run := func(cfg service.Config) {
+		svc, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+		require.NoError(t, err)
+		require.NoError(t, svc.Stop())
+	}
+	c := external.Client(t)
+	role := func() string {
+		r, err := c.RoleOf(t.Context(), "acme", "rita", client.WithConsistency(client.FullyConsistent()))
+		if errors.Is(err, client.ErrNotFound) {
+			return "none"
+		}
+		require.NoError(t, err)
+		return string(r)
+	}
+
+	run(cfg)
+	require.Equal(t, "readonly", role(), "the seed went into the empty store")
+	_, err := c.As(client.User("support")).RemoveMember(t.Context(), "acme", "rita")
+	require.NoError(t, err)
+	run(cfg)
+	assert.Equal(t, "none", role(), "a restart does not undo the removal")
+	cfg.SeedNonEmpty = true
+	run(cfg)
+	assert.Equal(t, "readonly", role(), "unless asked to")
+}
+
+// TestTakenPortsFailFast: a port in use fails Start (before SpiceDB
+// starts: the ports are bound first), and the error names the setting.
+func TestTakenPortsFailFast(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = taken.Close() })
+	base := service.Config{GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "k", DatastoreEngine: "memory",
+		HTTPTokens: []string{"tok-0123456789abcdef"}, Seed: "demo"}
+	for setting, mutate := range map[string]func(*service.Config){
+		"http-addr": func(c *service.Config) { c.HTTPAddr = taken.Addr().String() },
+		"grpc-addr": func(c *service.Config) { c.GRPCAddr = taken.Addr().String() },
+	} {
+		cfg := base
+		mutate(&cfg)
+		_, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+		require.ErrorContains(t, err, setting)
 	}
 }
