@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"path/filepath"
 	"testing"
 )
 
@@ -44,6 +45,33 @@ func embeddedOnPostgres(t *testing.T) *deployment {
 		d.spicegate = start(t, "spicegate serve (embedded, postgres)", spicegate, nil, "serve",
 			"--datastore-engine", "postgres", "--datastore-conn-uri", db, "--no-seed",
 			"--grpc-addr", d.grpcAddr, "--http-addr", d.httpAddr, "--preshared-key", d.key, "--http-token", d.token)
+		waitHTTP(t, d.spicegate, d.httpAddr)
+	}
+	d.restartSpicegate()
+	return d
+}
+
+// embeddedOnFile is backend 4: `spicegate serve` on its default engine,
+// a SQLite file.
+func embeddedOnFile(t *testing.T) *deployment {
+	t.Helper()
+	return embeddedOn(t, "sqlite", "--datastore-engine", "sqlite", "--datastore-path", filepath.Join(t.TempDir(), "spicegate.db"))
+}
+
+// embeddedInMemory is backend 5: `spicegate serve` on the memory datastore.
+func embeddedInMemory(t *testing.T) *deployment {
+	t.Helper()
+	return embeddedOn(t, "memory", "--datastore-engine", "memory")
+}
+
+func embeddedOn(t *testing.T, name string, args ...string) *deployment {
+	t.Helper()
+	spicegate, _ := build(t)
+	d := &deployment{grpcAddr: freeAddr(t), key: testKey, httpAddr: freeAddr(t), token: testToken}
+	d.readAddr = d.grpcAddr
+	d.restartSpicegate = func() {
+		d.spicegate = start(t, "spicegate serve (embedded, "+name+")", spicegate, nil, append([]string{"serve", "--no-seed",
+			"--grpc-addr", d.grpcAddr, "--http-addr", d.httpAddr, "--preshared-key", d.key, "--http-token", d.token}, args...)...)
 		waitHTTP(t, d.spicegate, d.httpAddr)
 	}
 	d.restartSpicegate()
@@ -132,4 +160,6 @@ var backends = []struct {
 	{"embedded-postgres", embeddedOnPostgres},
 	{"external-spicedb", externalSpiceDB},
 	{"dispatch-cluster", dispatchCluster},
+	{"embedded-sqlite", embeddedOnFile},
+	{"embedded-memory", embeddedInMemory},
 }

@@ -3,11 +3,13 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -171,6 +173,68 @@ func TestDurability(t *testing.T) {
 		assert.True(t, newHTTPDriver(t, d).check("user:dora", "deploy", "organization:durable", rev))
 		assert.True(t, newGoDriver(t, d).check("user:dora", "deploy", "organization:durable", rev))
 	})
+}
+
+// TestKill9UnderWriteLoad: Spicegate killed with SIGKILL while clients
+// write as fast as they can, three times over: every write it
+// acknowledged is there after the restart, on the file and on PostgreSQL.
+func TestKill9UnderWriteLoad(t *testing.T) {
+	for _, b := range []struct {
+		name  string
+		start func(*testing.T) *deployment
+	}{{"embedded-sqlite", embeddedOnFile}, {"embedded-postgres", embeddedOnPostgres}} {
+		t.Run(b.name, func(t *testing.T) {
+			d := b.start(t)
+			newHTTPDriver(t, d).createOrg("durable", "dora")
+			var acked []string
+			for round := range 3 {
+				var mu sync.Mutex
+				ctx, stop := context.WithCancel(t.Context())
+				var wg sync.WaitGroup
+				for w := range 4 {
+					wg.Go(func() {
+						for i := 0; ctx.Err() == nil; i++ {
+							id := fmt.Sprintf("r%d-w%d-%d", round, w, i)
+							body := strings.NewReader(`{"id":"` + id + `","owner":"dora"}`)
+							req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+d.httpAddr+"/v1/organizations/durable/datasets", body)
+							if err != nil {
+								return
+							}
+							req.Header.Set("Authorization", "Bearer "+d.token)
+							resp, err := http.DefaultClient.Do(req)
+							if err != nil {
+								return // killed: this one was never acknowledged
+							}
+							resp.Body.Close()
+							if resp.StatusCode == http.StatusCreated {
+								mu.Lock()
+								acked = append(acked, id)
+								mu.Unlock()
+							}
+						}
+					})
+				}
+				time.Sleep(time.Duration(700+300*round) * time.Millisecond)
+				d.spicegate.kill()
+				stop()
+				wg.Wait()
+				d.restartSpicegate()
+			}
+			require.NotEmpty(t, acked)
+			g := newGoDriver(t, d).(*goDriver)
+			var items []client.CheckItem
+			for _, id := range acked {
+				items = append(items, client.CheckItem{Subject: client.User("dora"), Permission: client.PermDelete, Resource: client.Dataset(id)})
+			}
+			results, err := g.reader.CheckMany(t.Context(), items, client.WithConsistency(client.FullyConsistent()))
+			require.NoError(t, err)
+			for i, r := range results {
+				require.NoError(t, r.Err)
+				assert.True(t, r.Allowed(), "acknowledged write %s survived kill -9", acked[i])
+			}
+			t.Logf("%d acknowledged writes, all present after 3 kill -9", len(acked))
+		})
+	}
 }
 
 // TestClusterReadsThroughTheOtherNode: a relationship written through node

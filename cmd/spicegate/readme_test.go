@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -52,7 +53,7 @@ func normalize(t *testing.T, s string) string {
 }
 
 // TestREADMECurlExamples runs the README's quick-start curl lines against a
-// real `serve` (the defaults, with the demo seed) and compares the answers.
+// real `serve` (the defaults: the sqlite datastore, the demo seed) and compares the answers.
 func TestREADMECurlExamples(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Fatal("curl is needed to run the README's examples as written")
@@ -61,7 +62,7 @@ func TestREADMECurlExamples(t *testing.T) {
 	require.GreaterOrEqual(t, len(examples), 5, "the README documents its curl examples")
 
 	svc, err := service.Start(t.Context(), service.Config{
-		GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "readme-key", DatastoreEngine: "memory",
+		GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "readme-key", DatastoreEngine: "sqlite", DatastorePath: filepath.Join(t.TempDir(), "readme.db"),
 		HTTPTokens: []string{"readme-token-0123456789"}, Seed: "demo",
 	}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
@@ -110,7 +111,7 @@ func TestREADMECLIExamples(t *testing.T) {
 
 	grpcAddr := spicedbtest.FreeAddr(t)
 	svc, err := service.Start(t.Context(), service.Config{
-		GRPCAddr: grpcAddr, HTTPAddr: "127.0.0.1:0", PresharedKey: "readme-cli-key", DatastoreEngine: "memory",
+		GRPCAddr: grpcAddr, HTTPAddr: "127.0.0.1:0", PresharedKey: "readme-cli-key", DatastoreEngine: "sqlite", DatastorePath: filepath.Join(t.TempDir(), "readme.db"),
 		HTTPTokens: []string{"readme-token-0123456789"}, Seed: "demo",
 	}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)

@@ -10,11 +10,14 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/spicegate/spicegate/datastore/sqlite"
 	"github.com/spicegate/spicegate/internal/embedded"
+	"github.com/spicegate/spicegate/internal/service"
 	"github.com/spicegate/spicegate/seed"
 )
 
 func registerAdminCmds(root *cobra.Command) {
+	registerBackupCmd(root)
 	registerSeedCmd(root)
 	registerSchemaCmd(root)
 	registerMigrateCmd(root)
@@ -218,5 +221,38 @@ func registerMigrateCmd(root *cobra.Command) {
 		},
 	}
 	c.Flags().StringVar(&uri, "datastore-conn-uri", "", "PostgreSQL connection URI")
+	root.AddCommand(c)
+}
+
+func registerBackupCmd(root *cobra.Command) {
+	var path string
+	c := &cobra.Command{
+		Use:   "backup DEST",
+		Short: "Copy the sqlite datastore's file, consistently, while serve runs (or not)",
+		Long: `Backup writes a consistent copy of the sqlite datastore's file to DEST (which
+must not exist): a snapshot of one moment, taken while 'spicegate serve' keeps
+serving reads and writes (SQLite's VACUUM INTO). To restore, stop serve and
+point it at the copy: spicegate serve --datastore-path DEST.
+
+For PostgreSQL use its own tools (pg_dump); for any engine, 'zed backup' copies
+the schema and relationships through SpiceDB's API.`,
+		Example: "  spicegate backup /backups/spicegate-$(date +%F).db",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			src := path
+			if src == "" {
+				var err error
+				if src, err = service.DefaultDatastorePath(); err != nil {
+					return err
+				}
+			}
+			if err := sqlite.BackupFile(cmd.Context(), src, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "backed up %s to %s\n", src, args[0])
+			return nil
+		},
+	}
+	c.Flags().StringVar(&path, "datastore-path", "", "the sqlite datastore's file (serve's default when empty)")
 	root.AddCommand(c)
 }

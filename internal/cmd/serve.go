@@ -19,13 +19,15 @@ func registerServeCmd(root *cobra.Command) {
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the authorization service: SpiceDB's gRPC API and Spicegate's HTTP API",
-		Long: `Serve runs Spicegate. By default it embeds SpiceDB in the process on the memory
-datastore (nothing to install), writes the schema, loads the demo seed, and serves
-SpiceDB's v1 gRPC API (for zed and any SpiceDB client) and the HTTP/JSON API.
+		Long: `Serve runs Spicegate. By default it embeds SpiceDB in the process on a SQLite
+file (nothing to install; the path is printed at start), writes the schema, loads
+the demo seed into an empty store, and serves SpiceDB's v1 gRPC API (for zed and
+any SpiceDB client) and the HTTP/JSON API.
 
 With --datastore-engine postgres the embedded SpiceDB keeps its data in PostgreSQL
-(run 'spicegate migrate' first); with --spicedb-endpoint Spicegate runs in front
-of an external SpiceDB cluster instead.
+(run 'spicegate migrate' first), for several Spicegate or SpiceDB nodes on one
+datastore; with --spicedb-endpoint Spicegate runs in front of an external SpiceDB
+cluster instead. --datastore-engine memory keeps nothing (tests, throwaway demos).
 
 Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`,
 		Args: cobra.NoArgs,
@@ -56,7 +58,9 @@ Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`
 	f.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:50051", "address of the embedded SpiceDB's gRPC API")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "address of the HTTP/JSON API")
 	f.StringVar(&cfg.PresharedKey, "preshared-key", "", "preshared key of the embedded SpiceDB's gRPC API (generated and printed once when empty)")
-	f.StringVar(&cfg.DatastoreEngine, "datastore-engine", "memory", "datastore of the embedded SpiceDB: memory or postgres")
+	f.StringVar(&cfg.DatastoreEngine, "datastore-engine", "sqlite", "datastore of the embedded SpiceDB: sqlite (one file, durable), postgres (shared by several nodes) or memory (tests and throwaway demos: nothing is kept)")
+	f.StringVar(&cfg.DatastorePath, "datastore-path", "", "the sqlite datastore's file (default $XDG_DATA_HOME/spicegate/spicegate.db, or ~/.local/share/spicegate/spicegate.db)")
+	f.DurationVar(&cfg.DatastoreGCWindow, "datastore-gc-window", 0, "how long old revisions are kept, for exact snapshots and resuming the audit stream (default 24h; 10m on memory, which holds them all in memory)")
 	f.StringVar(&cfg.DatastoreURI, "datastore-conn-uri", "", "PostgreSQL connection URI, e.g. postgres://spicegate:secret@127.0.0.1:5432/spicegate")
 	f.BoolVar(&cfg.Migrate, "datastore-migrate", false, "run SpiceDB's datastore migrations (postgres) before starting")
 	f.StringVar(&cfg.SpiceDBEndpoint, "spicedb-endpoint", "", "host:port of an external SpiceDB to use instead of the embedded one")

@@ -1,6 +1,7 @@
 // Package embedded runs a real SpiceDB server inside the Spicegate process
-// (github.com/authzed/spicedb/pkg/cmd/server), on the memory datastore or on
-// PostgreSQL, listening on TCP or on an in-memory buffer (for tests).
+// (github.com/authzed/spicedb/pkg/cmd/server), on a SQLite file (the
+// project's datastore/sqlite), on PostgreSQL or on the memory datastore,
+// listening on TCP or on an in-memory buffer (for tests).
 package embedded
 
 import (
@@ -18,20 +19,31 @@ import (
 	"github.com/authzed/spicedb/pkg/cmd/util"
 	"github.com/authzed/spicedb/pkg/datastore/migration"
 	"github.com/authzed/spicedb/pkg/migrate"
+
+	"github.com/spicegate/spicegate/datastore/sqlite"
 )
 
 // Datastore engines the embedded server supports.
 const (
+	EngineSQLite   = sqlite.Engine // one file: the default
 	EngineMemory   = "memory"
 	EnginePostgres = "postgres"
 )
 
 // Config says how to run the embedded SpiceDB.
 type Config struct {
-	// Engine is EngineMemory (the default) or EnginePostgres.
+	// Engine is EngineSQLite, EngineMemory (the default when empty, for
+	// tests) or EnginePostgres.
 	Engine string
+	// Path is the SQLite file (EngineSQLite only).
+	Path string
 	// ConnURI is the PostgreSQL connection URI (EnginePostgres only).
 	ConnURI string
+	// GCWindow is how long the datastore keeps old revisions (readable at
+	// an exact snapshot, resumable by Watch); 0 keeps the engine's default
+	// (24 hours). On the memory datastore every revision in the window is
+	// held in memory.
+	GCWindow time.Duration
 	// GRPCAddr is the TCP address of SpiceDB's gRPC API (e.g. 127.0.0.1:50051);
 	// empty serves it on an in-memory buffer, reachable only through Conn.
 	GRPCAddr string
@@ -42,6 +54,7 @@ type Config struct {
 // Server is a running SpiceDB. Stop it with Stop.
 type Server struct {
 	runnable server.RunnableServer
+	file     *sqlite.Datastore // the SQLite datastore, which the server does not close
 	key      string
 	cancel   context.CancelFunc
 	done     chan error
@@ -54,6 +67,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, errors.New("embedded SpiceDB: a preshared key is required")
 	}
 	ds := datastorecfg.DefaultDatastoreConfig()
+	if cfg.GCWindow > 0 {
+		ds.GCWindow = cfg.GCWindow
+	}
+	var opts []server.ConfigOption
+	var file *sqlite.Datastore
 	switch cfg.Engine {
 	case "", EngineMemory:
 		ds.Engine = EngineMemory
@@ -63,8 +81,22 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		ds.Engine = EnginePostgres
 		ds.URI = cfg.ConnURI
+	case EngineSQLite:
+		if cfg.Path == "" {
+			return nil, errors.New("embedded SpiceDB: the sqlite engine needs a file path")
+		}
+		var sopts []sqlite.Option
+		if cfg.GCWindow > 0 {
+			sopts = append(sopts, sqlite.WithGCWindow(cfg.GCWindow))
+		}
+		var err error
+		if file, err = sqlite.New(ctx, cfg.Path, sopts...); err != nil {
+			return nil, fmt.Errorf("embedded SpiceDB: %w", err)
+		}
+		ds.Engine = EngineSQLite
+		opts = append(opts, server.WithDatastore(file))
 	default:
-		return nil, fmt.Errorf("embedded SpiceDB: unknown datastore engine %q (want %s or %s)", cfg.Engine, EngineMemory, EnginePostgres)
+		return nil, fmt.Errorf("embedded SpiceDB: unknown datastore engine %q (want %s, %s or %s)", cfg.Engine, EngineSQLite, EnginePostgres, EngineMemory)
 	}
 
 	grpcCfg := util.GRPCServerConfig{Enabled: true, Network: util.BufferedNetwork}
@@ -73,7 +105,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
-	runnable, err := server.NewConfigWithOptionsAndDefaults(
+	runnable, err := server.NewConfigWithOptionsAndDefaults(append(opts,
 		server.WithDatastoreConfig(*ds),
 		server.WithGRPCServer(grpcCfg),
 		server.WithPresharedSecureKey(cfg.PresharedKey),
@@ -82,12 +114,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		server.WithDispatchServer(util.GRPCServerConfig{Enabled: false}),
 		server.WithSilentlyDisableTelemetry(true),
 		server.WithEnableRelationshipExpiration(true),
-	).Complete(runCtx)
+	)...).Complete(runCtx)
 	if err != nil {
 		cancel()
+		if file != nil {
+			_ = file.Close()
+		}
 		return nil, fmt.Errorf("embedded SpiceDB: %w", err)
 	}
-	s := &Server{runnable: runnable, key: cfg.PresharedKey, cancel: cancel, done: make(chan error, 1)}
+	s := &Server{runnable: runnable, key: cfg.PresharedKey, cancel: cancel, done: make(chan error, 1), file: file}
 	go func() { s.done <- runnable.Run(runCtx) }()
 	return s, nil
 }
@@ -107,10 +142,17 @@ func (s *Server) Stop() error {
 	s.cancel()
 	err := <-s.done
 	if errors.Is(err, context.Canceled) {
-		return nil
+		err = nil
+	}
+	if s.file != nil {
+		err = errors.Join(err, s.file.Close())
 	}
 	return err
 }
+
+// Datastore returns the SQLite datastore the server runs on, or nil on
+// another engine.
+func (s *Server) Datastore() *sqlite.Datastore { return s.file }
 
 // Migrate runs SpiceDB's datastore migrations on PostgreSQL up to the
 // newest ("head"), as `spicedb datastore migrate head` does. It is safe to

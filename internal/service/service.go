@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
@@ -32,10 +33,16 @@ type Config struct {
 	HTTPAddr string
 	// PresharedKey protects SpiceDB's gRPC API (embedded mode).
 	PresharedKey string
-	// DatastoreEngine is memory or postgres (embedded mode).
+	// DatastoreEngine is sqlite, postgres or memory (embedded mode).
 	DatastoreEngine string
+	// DatastorePath is the SQLite file (sqlite; DefaultDatastorePath when empty).
+	DatastorePath string
 	// DatastoreURI is the PostgreSQL connection URI.
 	DatastoreURI string
+	// DatastoreGCWindow is how long old revisions are kept (exact
+	// snapshots, Watch resumption); 0 is the engine's default: 24 hours on
+	// sqlite and postgres, MemoryGCWindow on memory.
+	DatastoreGCWindow time.Duration
 	// Migrate runs SpiceDB's datastore migrations at start (postgres).
 	Migrate bool
 	// SpiceDBEndpoint, when set, puts Spicegate in front of an external
@@ -78,13 +85,16 @@ func (c Config) Validate() error {
 		return nil
 	}
 	switch c.DatastoreEngine {
-	case embedded.EngineMemory:
+	case embedded.EngineSQLite, embedded.EngineMemory:
 	case embedded.EnginePostgres:
 		if c.DatastoreURI == "" {
 			return errors.New("datastore-conn-uri is required with datastore-engine postgres")
 		}
 	default:
-		return fmt.Errorf("datastore-engine must be %s or %s, not %q", embedded.EngineMemory, embedded.EnginePostgres, c.DatastoreEngine)
+		return fmt.Errorf("datastore-engine must be %s, %s or %s, not %q", embedded.EngineSQLite, embedded.EnginePostgres, embedded.EngineMemory, c.DatastoreEngine)
+	}
+	if c.DatastoreGCWindow < 0 {
+		return errors.New("datastore-gc-window must not be negative")
 	}
 	if c.GRPCAddr == "" {
 		return errors.New("grpc-addr is required")
@@ -93,6 +103,41 @@ func (c Config) Validate() error {
 		return errors.New("preshared-key is required")
 	}
 	return nil
+}
+
+// MemoryGCWindow is the memory datastore's default revision window: it
+// holds every revision of the window in memory (about 25 KB a write), so
+// SpiceDB's 24 hours would let a long-running demo grow without end.
+const MemoryGCWindow = 10 * time.Minute
+
+// DefaultDatastorePath is where the sqlite datastore keeps its file when
+// no path is given: $XDG_DATA_HOME/spicegate/spicegate.db, or
+// ~/.local/share/spicegate/spicegate.db.
+func DefaultDatastorePath() (string, error) {
+	dir := os.Getenv("XDG_DATA_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("datastore-path: no home directory to keep the data in (%w); give --datastore-path", err)
+		}
+		dir = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(dir, "spicegate", "spicegate.db"), nil
+}
+
+// datastorePath is the file to use, its folder created.
+func datastorePath(given string) (string, error) {
+	path := given
+	if path == "" {
+		var err error
+		if path, err = DefaultDatastorePath(); err != nil {
+			return "", err
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("datastore-path: %w", err)
+	}
+	return path, nil
 }
 
 // Service is a running Spicegate.
@@ -149,9 +194,22 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 			}
 			log.Info("datastore migrated to head")
 		}
-		s.spicedb, err = embedded.Start(ctx, embedded.Config{
+		ecfg := embedded.Config{
 			Engine: cfg.DatastoreEngine, ConnURI: cfg.DatastoreURI, GRPCAddr: cfg.GRPCAddr, PresharedKey: cfg.PresharedKey,
-		})
+			GCWindow: cfg.DatastoreGCWindow,
+		}
+		switch cfg.DatastoreEngine {
+		case embedded.EngineSQLite:
+			if ecfg.Path, err = datastorePath(cfg.DatastorePath); err != nil {
+				return nil, err
+			}
+			log.Info("datastore file", "path", ecfg.Path)
+		case embedded.EngineMemory:
+			if ecfg.GCWindow == 0 {
+				ecfg.GCWindow = MemoryGCWindow
+			}
+		}
+		s.spicedb, err = embedded.Start(ctx, ecfg)
 		if err != nil {
 			return nil, err
 		}
@@ -163,7 +221,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 		}
 		log.Info("embedded SpiceDB serving its gRPC API", "addr", cfg.GRPCAddr, "datastore", cfg.DatastoreEngine)
 		if cfg.DatastoreEngine == embedded.EngineMemory {
-			log.Warn("the memory datastore keeps nothing: every relationship is lost when spicegate stops; use --datastore-engine postgres to keep them")
+			log.Warn("the memory datastore keeps nothing: every relationship is lost when spicegate stops; the default (sqlite) keeps them in a file")
 		}
 	}
 

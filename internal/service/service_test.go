@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spicegate/spicegate/client"
+	"github.com/spicegate/spicegate/datastore/sqlite"
 	"github.com/spicegate/spicegate/internal/service"
 	"github.com/spicegate/spicegate/internal/spicedbtest"
 )
@@ -166,4 +168,61 @@ func TestTakenPortsFailFast(t *testing.T) {
 		_, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
 		require.ErrorContains(t, err, setting)
 	}
+}
+
+// TestTheDefaultKeepsItsDataInAFile: serve on the sqlite datastore keeps
+// everything across a restart, seeds only the empty file, refuses a second
+// process on the same file, and restores from a backup taken while running.
+func TestTheDefaultKeepsItsDataInAFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "spicegate.db")
+	cfg := service.Config{GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "k", DatastoreEngine: "sqlite",
+		DatastorePath: path, HTTPTokens: []string{"tok-0123456789abcdef"}, Seed: "demo", ShutdownTimeout: 5 * time.Second}
+	start := func(cfg service.Config) (*service.Service, *client.Client) {
+		svc, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+		require.NoError(t, err)
+		c, err := client.New(cfg.GRPCAddr, client.WithInsecure(), client.WithPresharedKey("k"))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		return svc, c
+	}
+	member := func(c *client.Client, user string) bool {
+		d, err := c.Check(t.Context(), client.User(user), client.PermMember, client.Organization("acme"), client.WithConsistency(client.FullyConsistent()))
+		require.NoError(t, err)
+		return d.Allowed()
+	}
+
+	svc, c := start(cfg)
+	require.True(t, member(c, "rita"), "the demo seed went into the new file")
+	_, err := c.As(client.User("support")).RemoveMember(t.Context(), "acme", "rita")
+	require.NoError(t, err)
+	_, err = c.AddMember(t.Context(), "acme", "carol", client.RoleUser)
+	require.NoError(t, err)
+
+	// One process per file.
+	second := cfg
+	second.GRPCAddr, second.HTTPAddr = spicedbtest.FreeAddr(t), "127.0.0.1:0"
+	_, err = service.Start(t.Context(), second, slog.New(slog.DiscardHandler))
+	require.ErrorContains(t, err, path, "the error names the file")
+
+	// An online backup, then a write after it.
+	backup := filepath.Join(dir, "backup.db")
+	require.NoError(t, sqlite.BackupFile(t.Context(), path, backup))
+	_, err = c.AddMember(t.Context(), "acme", "dave", client.RoleUser)
+	require.NoError(t, err)
+	require.NoError(t, svc.Stop())
+
+	svc, c = start(cfg)
+	assert.False(t, member(c, "rita"), "a restart neither loses the removal nor reloads the seed")
+	assert.True(t, member(c, "carol"))
+	assert.True(t, member(c, "dave"))
+	require.NoError(t, svc.Stop())
+
+	restored := cfg
+	restored.DatastorePath = backup
+	svc, c = start(restored)
+	assert.True(t, member(c, "carol"), "the backup holds what was written before it")
+	assert.False(t, member(c, "dave"), "and nothing after")
+	assert.False(t, member(c, "rita"))
+	require.NoError(t, svc.Stop())
 }

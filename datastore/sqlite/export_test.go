@@ -1,0 +1,11 @@
+package sqlite
+
+// ObserveQueries makes d call f with the SQL and arguments of every read it
+// runs (nil stops). For tests only.
+func ObserveQueries(d *Datastore, f func(query string, args []any)) {
+	if f == nil {
+		d.observe.Store(nil)
+		return
+	}
+	d.observe.Store(&f)
+}

@@ -1,0 +1,447 @@
+package sqlite
+
+import (
+	"database/sql"
+	"fmt"
+	"math/bits"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/authzed/spicedb/pkg/datastore"
+	"github.com/authzed/spicedb/pkg/datastore/options"
+	core "github.com/authzed/spicedb/pkg/proto/core/v1"
+	"github.com/authzed/spicedb/pkg/spiceerrors"
+	"github.com/authzed/spicedb/pkg/tuple"
+)
+
+const (
+	colNamespace        = "namespace"
+	colObjectID         = "object_id"
+	colRelation         = "relation"
+	colSubjectNamespace = "subject_namespace"
+	colSubjectObjectID  = "subject_object_id"
+	colSubjectRelation  = "subject_relation"
+
+	// relColumns are the columns a relationship read returns, in scan order.
+	relColumns = "namespace, object_id, relation, subject_namespace, subject_object_id, subject_relation, " +
+		"caveat_name, caveat_context, expiration, integrity_key_id, integrity_hash, integrity_timestamp"
+
+	indexBySubject = "relationships_by_subject"
+)
+
+var (
+	byResourceColumns = []string{colNamespace, colObjectID, colRelation, colSubjectNamespace, colSubjectObjectID, colSubjectRelation}
+	bySubjectColumns  = []string{colSubjectNamespace, colSubjectObjectID, colSubjectRelation, colNamespace, colObjectID, colRelation}
+)
+
+// relQuery builds the SQL of one relationship read. Every read filters on
+// the revision (created_txn <= R < deleted_txn) and, unless asked not to, on
+// expiration.
+type relQuery struct {
+	where  []string
+	args   []any
+	static map[string]string // columns whose value the filter fixes
+	varies map[string]bool   // columns the filter leaves free
+	index  string            // INDEXED BY, when the access path is known
+}
+
+func newRelQuery(rev revision) *relQuery {
+	return &relQuery{
+		where:  []string{"created_txn <= ?", "deleted_txn > ?"},
+		args:   []any{int64(rev), int64(rev)},
+		static: map[string]string{},
+		varies: map[string]bool{},
+	}
+}
+
+func (q *relQuery) and(cond string, args ...any) {
+	q.where = append(q.where, cond)
+	q.args = append(q.args, args...)
+}
+
+func (q *relQuery) eq(col, value string) {
+	q.and(col+" = ?", value)
+	q.fix(col, value)
+}
+
+func (q *relQuery) fix(col, value string) {
+	if q.varies[col] {
+		return
+	}
+	if v, ok := q.static[col]; ok && v != value {
+		delete(q.static, col)
+		q.varies[col] = true
+		return
+	}
+	q.static[col] = value
+}
+
+func (q *relQuery) vary(col string) {
+	delete(q.static, col)
+	q.varies[col] = true
+}
+
+// in adds "col IN (...)". The list is padded (repeating its last value) to
+// a power of two, so that the number of distinct statements, each prepared
+// once and cached, stays small.
+func (q *relQuery) in(col string, values []string) string {
+	n := len(values)
+	padded := n
+	if n > 1 && n <= 1024 {
+		padded = 1 << bits.Len(uint(n-1))
+	}
+	var sb strings.Builder
+	sb.WriteString(col)
+	sb.WriteString(" IN (?")
+	sb.WriteString(strings.Repeat(",?", padded-1))
+	sb.WriteString(")")
+	for _, v := range values {
+		q.args = append(q.args, v)
+	}
+	for range padded - n {
+		q.args = append(q.args, values[n-1])
+	}
+	if n == 1 {
+		q.fix(col, values[0])
+	} else {
+		q.vary(col)
+	}
+	return sb.String()
+}
+
+// prefix adds a range condition for IDs starting with p, which (unlike
+// LIKE) the primary key serves. UTF-8 text never contains the byte 0xff.
+func (q *relQuery) prefix(col, p string) {
+	q.and(col+" >= ? AND "+col+" < ?", p, p+"\xff")
+	q.vary(col)
+}
+
+func (q *relQuery) resourceFilter(filter datastore.RelationshipsFilter) error {
+	if filter.OptionalResourceType != "" {
+		q.eq(colNamespace, filter.OptionalResourceType)
+	}
+	if filter.OptionalResourceRelation != "" {
+		q.eq(colRelation, filter.OptionalResourceRelation)
+	}
+	if len(filter.OptionalResourceIds) > 0 && filter.OptionalResourceIDPrefix != "" {
+		return spiceerrors.MustBugf("cannot filter by both resource IDs and an ID prefix")
+	}
+	if len(filter.OptionalResourceIds) > 0 {
+		cond := q.in(colObjectID, filter.OptionalResourceIds)
+		q.where = append(q.where, cond)
+	}
+	if filter.OptionalResourceIDPrefix != "" {
+		q.prefix(colObjectID, filter.OptionalResourceIDPrefix)
+	}
+	if len(filter.OptionalSubjectsSelectors) > 0 {
+		q.subjectSelectors(filter.OptionalSubjectsSelectors)
+	}
+	switch filter.OptionalCaveatNameFilter.Option {
+	case datastore.CaveatFilterOptionHasMatchingCaveat:
+		q.and("caveat_name = ?", filter.OptionalCaveatNameFilter.CaveatName)
+	case datastore.CaveatFilterOptionNoCaveat:
+		q.and("(caveat_name IS NULL OR caveat_name = '')")
+	}
+	switch filter.OptionalExpirationOption {
+	case datastore.ExpirationFilterOptionHasExpiration:
+		q.and("expiration IS NOT NULL")
+	case datastore.ExpirationFilterOptionNoExpiration:
+		q.and("expiration IS NULL")
+	}
+	return nil
+}
+
+func (q *relQuery) subjectSelectors(selectors []datastore.SubjectsSelector) {
+	if len(selectors) > 1 {
+		q.vary(colSubjectNamespace)
+		q.vary(colSubjectObjectID)
+		q.vary(colSubjectRelation)
+	}
+	ors := make([]string, 0, len(selectors))
+	for _, sel := range selectors {
+		var ands []string
+		if sel.OptionalSubjectType != "" {
+			ands = append(ands, colSubjectNamespace+" = ?")
+			q.args = append(q.args, sel.OptionalSubjectType)
+			q.fix(colSubjectNamespace, sel.OptionalSubjectType)
+		}
+		if len(sel.OptionalSubjectIds) > 0 {
+			ands = append(ands, q.in(colSubjectObjectID, sel.OptionalSubjectIds))
+		}
+		if !sel.RelationFilter.IsEmpty() {
+			switch {
+			case sel.RelationFilter.OnlyNonEllipsisRelations:
+				ands = append(ands, colSubjectRelation+" <> ?")
+				q.args = append(q.args, datastore.Ellipsis)
+				q.vary(colSubjectRelation)
+			case sel.RelationFilter.IncludeEllipsisRelation && sel.RelationFilter.NonEllipsisRelation != "":
+				ands = append(ands, colSubjectRelation+" IN (?, ?)")
+				q.args = append(q.args, datastore.Ellipsis, sel.RelationFilter.NonEllipsisRelation)
+				q.vary(colSubjectRelation)
+			case sel.RelationFilter.IncludeEllipsisRelation:
+				ands = append(ands, colSubjectRelation+" = ?")
+				q.args = append(q.args, datastore.Ellipsis)
+				q.fix(colSubjectRelation, datastore.Ellipsis)
+			default:
+				ands = append(ands, colSubjectRelation+" = ?")
+				q.args = append(q.args, sel.RelationFilter.NonEllipsisRelation)
+				q.fix(colSubjectRelation, sel.RelationFilter.NonEllipsisRelation)
+			}
+		}
+		if len(ands) == 0 {
+			ands = append(ands, "1")
+		}
+		ors = append(ors, "("+strings.Join(ands, " AND ")+")")
+	}
+	q.where = append(q.where, "("+strings.Join(ors, " OR ")+")")
+}
+
+func (q *relQuery) notExpired(now time.Time) {
+	q.and("(expiration IS NULL OR expiration > ?)", now.UnixMicro())
+}
+
+// cursor adds "(columns...) > (cursor...)" (or <=) in the sort order,
+// leaving out the columns the filter fixes.
+func (q *relQuery) cursor(c options.Cursor, order options.SortOrder, op string) error {
+	rel := options.ToRelationship(c)
+	var cols []string
+	switch order {
+	case options.ByResource:
+		cols = byResourceColumns
+	case options.BySubject:
+		cols = bySubjectColumns
+	default:
+		return datastore.ErrCursorsWithoutSorting
+	}
+	values := map[string]string{
+		colNamespace:        rel.Resource.ObjectType,
+		colObjectID:         rel.Resource.ObjectID,
+		colRelation:         rel.Resource.Relation,
+		colSubjectNamespace: rel.Subject.ObjectType,
+		colSubjectObjectID:  rel.Subject.ObjectID,
+		colSubjectRelation:  rel.Subject.Relation,
+	}
+	var names []string
+	var args []any
+	for _, col := range cols {
+		if _, ok := q.static[col]; ok {
+			continue
+		}
+		names = append(names, col)
+		args = append(args, values[col])
+	}
+	if len(names) == 0 {
+		if op == ">" {
+			q.and("0") // every row equals the cursor: nothing is after it
+		}
+		return nil
+	}
+	q.and("("+strings.Join(names, ", ")+") "+op+" ("+strings.Repeat("?, ", len(names)-1)+"?)", args...)
+	return nil
+}
+
+func (q *relQuery) sql(order options.SortOrder, limit *uint64) string {
+	var sb strings.Builder
+	sb.WriteString("SELECT ")
+	sb.WriteString(relColumns)
+	sb.WriteString(" FROM relationships")
+	if q.index != "" {
+		sb.WriteString(" INDEXED BY ")
+		sb.WriteString(q.index)
+	}
+	sb.WriteString(" WHERE ")
+	sb.WriteString(strings.Join(q.where, " AND "))
+	switch order {
+	case options.ByResource:
+		sb.WriteString(" ORDER BY " + strings.Join(byResourceColumns, ", "))
+	case options.BySubject:
+		sb.WriteString(" ORDER BY " + strings.Join(bySubjectColumns, ", "))
+	}
+	if limit != nil {
+		sb.WriteString(" LIMIT ?")
+		q.args = append(q.args, int64(min(*limit, uint64(1<<62))))
+	}
+	return sb.String()
+}
+
+// wantsSubjectIndex reports whether the subject index is the access path:
+// no resource IDs to seek in the primary key, and one subject selector with
+// a type and IDs to seek in the subject index.
+func wantsSubjectIndex(filter datastore.RelationshipsFilter) bool {
+	if len(filter.OptionalResourceIds) > 0 || filter.OptionalResourceIDPrefix != "" {
+		return false
+	}
+	if len(filter.OptionalSubjectsSelectors) != 1 {
+		return false
+	}
+	sel := filter.OptionalSubjectsSelectors[0]
+	return sel.OptionalSubjectType != "" && len(sel.OptionalSubjectIds) > 0
+}
+
+// buildRelQuery returns the SQL and arguments of a relationship read.
+func buildRelQuery(rev revision, now time.Time, filter datastore.RelationshipsFilter, order options.SortOrder,
+	after, beforeOrEqual options.Cursor, limit *uint64, skipExpiration bool,
+) (string, []any, error) {
+	q := newRelQuery(rev)
+	if err := q.resourceFilter(filter); err != nil {
+		return "", nil, err
+	}
+	subjectIndex := wantsSubjectIndex(filter)
+	if subjectIndex {
+		q.index = indexBySubject
+	}
+	if order == options.ChooseEfficient {
+		order = options.ByResource
+		if subjectIndex {
+			order = options.BySubject
+		}
+	}
+	if !skipExpiration {
+		q.notExpired(now)
+	}
+	if after != nil {
+		if order == options.Unsorted {
+			return "", nil, datastore.ErrCursorsWithoutSorting
+		}
+		if err := q.cursor(after, order, ">"); err != nil {
+			return "", nil, err
+		}
+	}
+	if beforeOrEqual != nil {
+		if order == options.Unsorted {
+			return "", nil, datastore.ErrCursorsWithoutSorting
+		}
+		if err := q.cursor(beforeOrEqual, order, "<="); err != nil {
+			return "", nil, err
+		}
+	}
+	return q.sql(order, limit), q.args, nil
+}
+
+// relRow is one scanned relationship row.
+type relRow struct {
+	ns, oid, rel, sns, soid, srel string
+	caveatName                    sql.NullString
+	caveatContext                 []byte
+	expiration                    sql.NullInt64
+	integrityKeyID                sql.NullString
+	integrityHash                 []byte
+	integrityTimestamp            sql.NullInt64
+}
+
+func (r *relRow) dest() []any {
+	return []any{&r.ns, &r.oid, &r.rel, &r.sns, &r.soid, &r.srel, &r.caveatName, &r.caveatContext,
+		&r.expiration, &r.integrityKeyID, &r.integrityHash, &r.integrityTimestamp}
+}
+
+func (r *relRow) relationship() (tuple.Relationship, error) {
+	rel := tuple.Relationship{
+		RelationshipReference: tuple.RelationshipReference{
+			Resource: tuple.ObjectAndRelation{ObjectType: r.ns, ObjectID: r.oid, Relation: r.rel},
+			Subject:  tuple.ObjectAndRelation{ObjectType: r.sns, ObjectID: r.soid, Relation: r.srel},
+		},
+	}
+	if r.caveatName.Valid && r.caveatName.String != "" {
+		c, err := decodeCaveatContext(r.caveatContext)
+		if err != nil {
+			return rel, err
+		}
+		rel.OptionalCaveat = &core.ContextualizedCaveat{CaveatName: r.caveatName.String, Context: c}
+	}
+	if r.expiration.Valid {
+		t := time.UnixMicro(r.expiration.Int64).UTC()
+		rel.OptionalExpiration = &t
+	}
+	if r.integrityKeyID.Valid {
+		rel.OptionalIntegrity = &core.RelationshipIntegrity{
+			KeyId:    r.integrityKeyID.String,
+			Hash:     r.integrityHash,
+			HashedAt: timestamppb.New(time.Unix(0, r.integrityTimestamp.Int64).UTC()),
+		}
+	}
+	return rel, nil
+}
+
+// relValues are a relationship's column values, in relColumns order.
+func relValues(rel tuple.Relationship) ([]any, error) {
+	var caveatName, caveatContext, expiration, ikid, ihash, its any
+	if rel.OptionalCaveat != nil && rel.OptionalCaveat.CaveatName != "" {
+		caveatName = rel.OptionalCaveat.CaveatName
+		ctxBytes, err := encodeCaveatContext(rel.OptionalCaveat.Context)
+		if err != nil {
+			return nil, err
+		}
+		if ctxBytes != nil {
+			caveatContext = ctxBytes
+		}
+	}
+	if rel.OptionalExpiration != nil {
+		expiration = rel.OptionalExpiration.UnixMicro()
+	}
+	if in := rel.OptionalIntegrity; in != nil {
+		ikid = in.KeyId
+		ihash = in.Hash
+		if ihash == nil {
+			ihash = []byte{}
+		}
+		its = in.HashedAt.AsTime().UnixNano()
+	}
+	return []any{
+		rel.Resource.ObjectType, rel.Resource.ObjectID, rel.Resource.Relation,
+		rel.Subject.ObjectType, rel.Subject.ObjectID, rel.Subject.Relation,
+		caveatName, caveatContext, expiration, ikid, ihash, its,
+	}, nil
+}
+
+func encodeCaveatContext(s *structpb.Struct) ([]byte, error) {
+	if s == nil || len(s.GetFields()) == 0 {
+		return nil, nil
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("encode caveat context: %w", err)
+	}
+	return b, nil
+}
+
+func decodeCaveatContext(b []byte) (*structpb.Struct, error) {
+	s := &structpb.Struct{}
+	if len(b) == 0 {
+		return s, nil
+	}
+	if err := proto.Unmarshal(b, s); err != nil {
+		return nil, fmt.Errorf("decode caveat context: %w", err)
+	}
+	return s, nil
+}
+
+// sameRelationship reports whether a touch of rel onto existing changes
+// nothing: same caveat (name and context) and same expiration.
+func sameRelationship(existing, rel tuple.Relationship) bool {
+	ec, rc := existing.OptionalCaveat, rel.OptionalCaveat
+	if (ec == nil || ec.CaveatName == "") != (rc == nil || rc.CaveatName == "") {
+		return false
+	}
+	if ec != nil && ec.CaveatName != "" {
+		if ec.CaveatName != rc.CaveatName {
+			return false
+		}
+		if len(ec.Context.GetFields()) != 0 || len(rc.Context.GetFields()) != 0 {
+			if !proto.Equal(ec.Context, rc.Context) {
+				return false
+			}
+		}
+	}
+	ee, re := existing.OptionalExpiration, rel.OptionalExpiration
+	if (ee == nil) != (re == nil) {
+		return false
+	}
+	if ee != nil && ee.UnixMicro() != re.UnixMicro() {
+		return false
+	}
+	return true
+}

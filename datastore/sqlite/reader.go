@@ -1,0 +1,434 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/authzed/spicedb/pkg/datastore"
+	"github.com/authzed/spicedb/pkg/datastore/options"
+	core "github.com/authzed/spicedb/pkg/proto/core/v1"
+	"github.com/authzed/spicedb/pkg/tuple"
+)
+
+// querier runs the SQL of a reader: on the read pool for snapshot readers,
+// inside the write transaction for ReadWriteTransaction.
+type querier interface {
+	query(ctx context.Context, query string, args ...any) (*sql.Rows, func(), error)
+}
+
+// poolQuerier runs queries on the read pool with cached prepared statements.
+type poolQuerier struct{ d *Datastore }
+
+func (p poolQuerier) query(ctx context.Context, query string, args ...any) (*sql.Rows, func(), error) {
+	p.d.observed(query, args)
+	stmt, release, err := p.d.readStmts.get(ctx, query)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	return rows, release, nil
+}
+
+// reader reads the datastore as of one revision.
+type reader struct {
+	d     *Datastore
+	rev   revision
+	q     querier
+	err   error
+	begin func(context.Context) error // a write transaction starts here
+}
+
+// ready is called before a reader builds a query: a write transaction
+// starts (and learns its revision) at its first read.
+func (r *reader) ready(ctx context.Context) error {
+	if r.err != nil {
+		return r.err
+	}
+	if r.d.closed.Load() {
+		return ErrClosed
+	}
+	if r.begin != nil {
+		return r.begin(ctx)
+	}
+	return nil
+}
+
+var _ datastore.Reader = (*reader)(nil)
+
+// SnapshotReader returns a reader of the datastore as of revision r: it sees
+// exactly the relationships and schema that were live at r. A revision newer
+// than the head (a ZedToken of this datastore's future: one written after
+// the backup this file was restored from) cannot be read: its reads fail
+// with datastore.InvalidRevisionError (CouldNotDetermineRevision) rather
+// than answer with older data.
+func (d *Datastore) SnapshotReader(r datastore.Revision) datastore.Reader {
+	if d.closed.Load() {
+		return &reader{d: d, err: ErrClosed}
+	}
+	rev, err := toRevision(r)
+	if err != nil {
+		return &reader{d: d, err: err}
+	}
+	if rev > d.head.Load().rev {
+		return &reader{d: d, err: datastore.NewInvalidRevisionErr(r, datastore.CouldNotDetermineRevision)}
+	}
+	return &reader{d: d, rev: rev, q: poolQuerier{d}}
+}
+
+// queryAll runs query and hands every row to scan, then closes the rows:
+// results are read completely before they are returned, so a caller never
+// holds a connection while it works on them.
+func (r *reader) queryAll(ctx context.Context, scan func(*sql.Rows) error, query string, args ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	if r.d.closed.Load() {
+		return ErrClosed
+	}
+	rows, release, err := r.q.query(ctx, query, args...)
+	if err != nil {
+		return ctxErr(ctx, err)
+	}
+	defer release()
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return ctxErr(ctx, err)
+	}
+	return nil
+}
+
+func (r *reader) readRelationships(ctx context.Context, query string, args []any) (datastore.RelationshipIterator, error) {
+	var rels []tuple.Relationship
+	var row relRow
+	dest := row.dest()
+	err := r.queryAll(ctx, func(rows *sql.Rows) error {
+		row.caveatContext, row.integrityHash = nil, nil
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		rel, err := row.relationship()
+		if err != nil {
+			return err
+		}
+		rels = append(rels, rel)
+		return nil
+	}, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read relationships: %w", err)
+	}
+	return func(yield func(tuple.Relationship, error) bool) {
+		for _, rel := range rels {
+			if !yield(rel, nil) {
+				return
+			}
+		}
+	}, nil
+}
+
+// QueryRelationships reads the relationships matching filter, from the
+// resource side (the primary key), or from the subject index when the
+// filter names subjects but no resources.
+func (r *reader) QueryRelationships(ctx context.Context, filter datastore.RelationshipsFilter, opts ...options.QueryOptionsOption) (datastore.RelationshipIterator, error) {
+	if err := r.ready(ctx); err != nil {
+		return nil, err
+	}
+	o := options.NewQueryOptionsWithOptions(opts...)
+	query, args, err := buildRelQuery(r.rev, time.Now(), filter, o.Sort, o.After, o.BeforeOrEqual, o.Limit, o.SkipExpiration)
+	if err != nil {
+		return nil, err
+	}
+	return r.readRelationships(ctx, query, args)
+}
+
+// ReverseQueryRelationships reads the relationships of the subjects matching
+// subjectsFilter, from the subject index.
+func (r *reader) ReverseQueryRelationships(ctx context.Context, subjectsFilter datastore.SubjectsFilter, opts ...options.ReverseQueryOptionsOption) (datastore.RelationshipIterator, error) {
+	if err := r.ready(ctx); err != nil {
+		return nil, err
+	}
+	o := options.NewReverseQueryOptionsWithOptions(opts...)
+	filter := datastore.RelationshipsFilter{
+		OptionalSubjectsSelectors: []datastore.SubjectsSelector{subjectsFilter.AsSelector()},
+	}
+	if o.ResRelation != nil {
+		filter.OptionalResourceType = o.ResRelation.Namespace
+		filter.OptionalResourceRelation = o.ResRelation.Relation
+	}
+	query, args, err := buildRelQuery(r.rev, time.Now(), filter, o.SortForReverse, o.AfterForReverse, nil, o.LimitForReverse, o.SkipExpirationForReverse)
+	if err != nil {
+		return nil, err
+	}
+	return r.readRelationships(ctx, query, args)
+}
+
+// definition rows of the namespaces and caveats tables.
+type defRow struct {
+	name    string
+	data    []byte
+	created int64
+}
+
+func (r *reader) readDefinitions(ctx context.Context, table string, names []string) ([]defRow, error) {
+	if err := r.ready(ctx); err != nil {
+		return nil, err
+	}
+	query := `SELECT name, definition, created_txn FROM ` + table + ` WHERE created_txn <= ? AND deleted_txn > ?`
+	args := []any{int64(r.rev), int64(r.rev)}
+	if names != nil {
+		if len(names) == 0 {
+			return nil, nil
+		}
+		q := &relQuery{static: map[string]string{}, varies: map[string]bool{}}
+		query += " AND " + q.in("name", names)
+		args = append(args, q.args...)
+	}
+	query += " ORDER BY name"
+	var out []defRow
+	err := r.queryAll(ctx, func(rows *sql.Rows) error {
+		var row defRow
+		if err := rows.Scan(&row.name, &row.data, &row.created); err != nil {
+			return err
+		}
+		out = append(out, row)
+		return nil
+	}, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", table, err)
+	}
+	return out, nil
+}
+
+func unmarshalNamespaces(rows []defRow) ([]datastore.RevisionedNamespace, error) {
+	out := make([]datastore.RevisionedNamespace, 0, len(rows))
+	for _, row := range rows {
+		def := &core.NamespaceDefinition{}
+		if err := def.UnmarshalVT(row.data); err != nil {
+			return nil, fmt.Errorf("decode namespace %s: %w", row.name, err)
+		}
+		out = append(out, datastore.RevisionedNamespace{Definition: def, LastWrittenRevision: revision(row.created)})
+	}
+	return out, nil
+}
+
+func unmarshalCaveats(rows []defRow) ([]datastore.RevisionedCaveat, error) {
+	out := make([]datastore.RevisionedCaveat, 0, len(rows))
+	for _, row := range rows {
+		def := &core.CaveatDefinition{}
+		if err := def.UnmarshalVT(row.data); err != nil {
+			return nil, fmt.Errorf("decode caveat %s: %w", row.name, err)
+		}
+		out = append(out, datastore.RevisionedCaveat{Definition: def, LastWrittenRevision: revision(row.created)})
+	}
+	return out, nil
+}
+
+// LegacyReadNamespaceByName reads a namespace (object) definition.
+func (r *reader) LegacyReadNamespaceByName(ctx context.Context, name string) (*core.NamespaceDefinition, datastore.Revision, error) {
+	rows, err := r.readDefinitions(ctx, "namespaces", []string{name})
+	if err != nil {
+		return nil, datastore.NoRevision, err
+	}
+	if len(rows) == 0 {
+		return nil, datastore.NoRevision, datastore.NewNamespaceNotFoundErr(name)
+	}
+	defs, err := unmarshalNamespaces(rows)
+	if err != nil {
+		return nil, datastore.NoRevision, err
+	}
+	return defs[0].Definition, defs[0].LastWrittenRevision, nil
+}
+
+// LegacyListAllNamespaces lists every namespace definition.
+func (r *reader) LegacyListAllNamespaces(ctx context.Context) ([]datastore.RevisionedNamespace, error) {
+	rows, err := r.readDefinitions(ctx, "namespaces", nil)
+	if err != nil {
+		return nil, err
+	}
+	return unmarshalNamespaces(rows)
+}
+
+// LegacyLookupNamespacesWithNames reads the named namespace definitions
+// that exist.
+func (r *reader) LegacyLookupNamespacesWithNames(ctx context.Context, names []string) ([]datastore.RevisionedNamespace, error) {
+	rows, err := r.readDefinitions(ctx, "namespaces", nonNil(names))
+	if err != nil {
+		return nil, err
+	}
+	return unmarshalNamespaces(rows)
+}
+
+// LegacyReadCaveatByName reads a caveat definition.
+func (r *reader) LegacyReadCaveatByName(ctx context.Context, name string) (*core.CaveatDefinition, datastore.Revision, error) {
+	rows, err := r.readDefinitions(ctx, "caveats", []string{name})
+	if err != nil {
+		return nil, datastore.NoRevision, err
+	}
+	if len(rows) == 0 {
+		return nil, datastore.NoRevision, datastore.NewCaveatNameNotFoundErr(name)
+	}
+	defs, err := unmarshalCaveats(rows)
+	if err != nil {
+		return nil, datastore.NoRevision, err
+	}
+	return defs[0].Definition, defs[0].LastWrittenRevision, nil
+}
+
+// LegacyListAllCaveats lists every caveat definition.
+func (r *reader) LegacyListAllCaveats(ctx context.Context) ([]datastore.RevisionedCaveat, error) {
+	rows, err := r.readDefinitions(ctx, "caveats", nil)
+	if err != nil {
+		return nil, err
+	}
+	return unmarshalCaveats(rows)
+}
+
+// LegacyLookupCaveatsWithNames reads the named caveat definitions that exist.
+func (r *reader) LegacyLookupCaveatsWithNames(ctx context.Context, names []string) ([]datastore.RevisionedCaveat, error) {
+	rows, err := r.readDefinitions(ctx, "caveats", nonNil(names))
+	if err != nil {
+		return nil, err
+	}
+	return unmarshalCaveats(rows)
+}
+
+func nonNil(names []string) []string {
+	if names == nil {
+		return []string{}
+	}
+	return names
+}
+
+// ReadStoredSchema reads the unified stored schema.
+func (r *reader) ReadStoredSchema(ctx context.Context) (*datastore.ReadOnlyStoredSchema, error) {
+	if err := r.ready(ctx); err != nil {
+		return nil, err
+	}
+	var data []byte
+	found := false
+	err := r.queryAll(ctx, func(rows *sql.Rows) error {
+		found = true
+		return rows.Scan(&data)
+	}, `SELECT data FROM stored_schema WHERE created_txn <= ? AND deleted_txn > ? ORDER BY created_txn DESC LIMIT 1`,
+		int64(r.rev), int64(r.rev))
+	if err != nil {
+		return nil, fmt.Errorf("read stored schema: %w", err)
+	}
+	if !found {
+		return nil, datastore.ErrSchemaNotFound
+	}
+	s := &core.StoredSchema{}
+	if err := s.UnmarshalVT(data); err != nil {
+		return nil, fmt.Errorf("decode stored schema: %w", err)
+	}
+	return datastore.NewReadOnlyStoredSchemaWithSize(s, len(data)), nil
+}
+
+type counterRow struct {
+	name       string
+	filter     []byte
+	count      int64
+	computedAt sql.NullInt64
+}
+
+func (r *reader) readCounters(ctx context.Context, name string) ([]counterRow, error) {
+	if err := r.ready(ctx); err != nil {
+		return nil, err
+	}
+	query := `SELECT name, filter, count, computed_at_txn FROM counters WHERE created_txn <= ? AND deleted_txn > ?`
+	args := []any{int64(r.rev), int64(r.rev)}
+	if name != "" {
+		query += ` AND name = ?`
+		args = append(args, name)
+	}
+	query += ` ORDER BY name`
+	var out []counterRow
+	err := r.queryAll(ctx, func(rows *sql.Rows) error {
+		var c counterRow
+		if err := rows.Scan(&c.name, &c.filter, &c.count, &c.computedAt); err != nil {
+			return err
+		}
+		out = append(out, c)
+		return nil
+	}, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read counters: %w", err)
+	}
+	return out, nil
+}
+
+// LookupCounters lists the registered relationship counters.
+func (r *reader) LookupCounters(ctx context.Context) ([]datastore.RelationshipCounter, error) {
+	rows, err := r.readCounters(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]datastore.RelationshipCounter, 0, len(rows))
+	for _, c := range rows {
+		f := &core.RelationshipFilter{}
+		if err := f.UnmarshalVT(c.filter); err != nil {
+			return nil, fmt.Errorf("decode counter filter: %w", err)
+		}
+		var computed datastore.Revision = datastore.NoRevision
+		if c.computedAt.Valid {
+			computed = revision(c.computedAt.Int64)
+		}
+		out = append(out, datastore.RelationshipCounter{Name: c.name, Filter: f, Count: int(c.count), ComputedAtRevision: computed})
+	}
+	return out, nil
+}
+
+// CountRelationships counts, at the reader's revision, the relationships
+// matching a registered counter's filter.
+func (r *reader) CountRelationships(ctx context.Context, name string) (int, error) {
+	rows, err := r.readCounters(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	if len(rows) == 0 {
+		return 0, datastore.NewCounterNotRegisteredErr(name)
+	}
+	f := &core.RelationshipFilter{}
+	if err := f.UnmarshalVT(rows[0].filter); err != nil {
+		return 0, fmt.Errorf("decode counter filter: %w", err)
+	}
+	filter, err := datastore.RelationshipsFilterFromCoreFilter(f)
+	if err != nil {
+		return 0, err
+	}
+	q := newRelQuery(r.rev)
+	if err := q.resourceFilter(filter); err != nil {
+		return 0, err
+	}
+	q.notExpired(time.Now())
+	if wantsSubjectIndex(filter) {
+		q.index = indexBySubject
+	}
+	query := "SELECT COUNT(*) FROM relationships"
+	if q.index != "" {
+		query += " INDEXED BY " + q.index
+	}
+	query += " WHERE "
+	for i, w := range q.where {
+		if i > 0 {
+			query += " AND "
+		}
+		query += w
+	}
+	var n int
+	err = r.queryAll(ctx, func(rows *sql.Rows) error { return rows.Scan(&n) }, query, q.args...)
+	if err != nil {
+		return 0, fmt.Errorf("count relationships: %w", err)
+	}
+	return n, nil
+}
