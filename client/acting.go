@@ -114,6 +114,74 @@ func (a *Actor) audited(ctx context.Context) context.Context {
 	return WithAudit(ctx, au)
 }
 
+// authorize checks that the actor holds permission on resource, and
+// returns the context its writes are made with: the verified actor for the
+// audit stream, and the actor's standing as write preconditions, so that a
+// right revoked between the check and the write refuses the write instead
+// of being ignored by it (see standing).
+func (a *Actor) authorize(ctx context.Context, op, permission string, resource Object) (context.Context, error) {
+	if err := a.require(ctx, op, permission, resource); err != nil {
+		return nil, err
+	}
+	pres, err := a.standing(ctx, op, resource)
+	if err != nil {
+		return nil, err
+	}
+	return withPreconditions(a.audited(ctx), pres), nil
+}
+
+// standing is what the actor's permission on resource rests on, as write
+// preconditions: the role its principal holds in the organization (the
+// one the check just passed with), the acting token's membership of it,
+// and, for a resource of an organization, that the resource still belongs
+// to it (an ID deleted and created again elsewhere is not this resource).
+// Every permission Actor checks needs one of these, so a write made after
+// any of them changed fails with ErrPermissionDenied and writes nothing.
+func (a *Actor) standing(ctx context.Context, op string, resource Object) ([]precondition, error) {
+	if a.system {
+		return nil, nil
+	}
+	lost := func(format string, args ...any) error {
+		return opErr(op, ErrPermissionDenied, "%s lost its right meanwhile: "+format, append([]any{a.subject}, args...)...)
+	}
+	var pres []precondition
+	org := resource.ID
+	if resource.Type != TypeOrganization {
+		var found bool
+		var err error
+		if org, found, err = a.c.organizationOf(ctx, resource); err != nil {
+			return nil, translate(op, err)
+		}
+		if !found {
+			return nil, nil // not an organization's (a shared LLM): nothing to rest on but the check
+		}
+		o := Organization(org).Subject()
+		pres = append(pres, mustExist(filter(resource.Type, resource.ID, RelOrganization, &o), lost("%s is no longer in %s", resource, org)))
+	}
+	principal := a.subject.ID
+	if a.subject.Type == TypeAPIToken {
+		info, err := a.c.APIToken(ctx, a.subject.ID, WithConsistency(FullyConsistent()))
+		if errors.Is(err, ErrNotFound) {
+			return nil, lost("the token was deleted")
+		}
+		if err != nil {
+			return nil, translate(op, err)
+		}
+		o := Organization(info.Org).Subject()
+		pres = append(pres, mustExist(filter(TypeAPIToken, info.ID, RelOrganization, &o), lost("the token was deleted")))
+		principal = info.Owner
+	}
+	role, err := a.c.RoleOf(ctx, org, principal, WithConsistency(FullyConsistent()))
+	if errors.Is(err, ErrNotFound) {
+		return nil, lost("%s left %s", principal, org)
+	}
+	if err != nil {
+		return nil, translate(op, err)
+	}
+	u := User(principal)
+	return append(pres, mustExist(filter(TypeOrganization, org, string(role), &u), lost("%s is no longer %s in %s", principal, role, org))), nil
+}
+
 // principal is the user an actor stands for: the user itself, or a
 // token's owner. Only called after a permission check passed, so a token
 // exists.
@@ -203,6 +271,9 @@ func (a *Actor) DeleteOrganization(ctx context.Context, org string) (Revision, e
 	if err := validateID("org", org); err != nil {
 		return "", err
 	}
+	// The deletion is many writes that remove what a standing rests on
+	// (the acting token itself, once it reaches the tokens): the right is
+	// checked when it starts, and its first write fences the organization.
 	if err := a.require(ctx, op, PermDeleteAccount, Organization(org)); err != nil {
 		return "", err
 	}
@@ -239,10 +310,11 @@ func (a *Actor) roleWrite(ctx context.Context, op, permission, org, userID strin
 	if !role.invitable() {
 		return "", argErr("role", string(role), "must be user or readonly")
 	}
-	if err := a.require(ctx, op, permission, Organization(org)); err != nil {
+	wctx, err := a.authorize(ctx, op, permission, Organization(org))
+	if err != nil {
 		return "", err
 	}
-	return write(a.audited(ctx), org, userID, role)
+	return write(wctx, org, userID, role)
 }
 
 // RemoveMember removes a member and their tokens (needs remove_member).
@@ -250,10 +322,11 @@ func (a *Actor) RemoveMember(ctx context.Context, org, userID string) (Revision,
 	if err := validateOrgUser(org, userID); err != nil {
 		return "", err
 	}
-	if err := a.require(ctx, "RemoveMember", PermRemoveMember, Organization(org)); err != nil {
+	wctx, err := a.authorize(ctx, "RemoveMember", PermRemoveMember, Organization(org))
+	if err != nil {
 		return "", err
 	}
-	return a.c.RemoveMember(a.audited(ctx), org, userID)
+	return a.c.RemoveMember(wctx, org, userID)
 }
 
 // CreateInvite invites someone into org with role (needs invite_member).
@@ -273,14 +346,15 @@ func (a *Actor) CreateInvite(ctx context.Context, org string, role Role, ttl tim
 	if a.system {
 		return InviteInfo{}, argErr("actor", SystemActor, "an invite needs an inviter: act as the inviting user")
 	}
-	if err := a.require(ctx, op, PermInviteMember, Organization(org)); err != nil {
+	wctx, err := a.authorize(ctx, op, PermInviteMember, Organization(org))
+	if err != nil {
 		return InviteInfo{}, err
 	}
 	inviter, err := a.onBehalf(ctx, op, "inviter", "")
 	if err != nil {
 		return InviteInfo{}, err
 	}
-	return a.c.CreateInvite(a.audited(ctx), org, inviter, role, ttl)
+	return a.c.CreateInvite(wctx, org, inviter, role, ttl)
 }
 
 // AcceptInvite joins the invite's organization: a user accepts for itself
@@ -307,10 +381,11 @@ func (a *Actor) RevokeInvite(ctx context.Context, id string) (Revision, error) {
 	if err := validateID("invite", id); err != nil {
 		return "", err
 	}
-	if err := a.require(ctx, "RevokeInvite", PermRevoke, Invite(id)); err != nil {
+	wctx, err := a.authorize(ctx, "RevokeInvite", PermRevoke, Invite(id))
+	if err != nil {
 		return "", err
 	}
-	return a.c.RevokeInvite(a.audited(ctx), id)
+	return a.c.RevokeInvite(wctx, id)
 }
 
 // CreateAPIToken creates an API token for the actor (owner empty or the
@@ -324,14 +399,15 @@ func (a *Actor) CreateAPIToken(ctx context.Context, org, owner string) (string, 
 	if err := validateOptionalID("owner", owner); err != nil {
 		return "", "", err
 	}
-	if err := a.require(ctx, op, PermCreateAPIToken, Organization(org)); err != nil {
-		return "", "", err
-	}
-	owner, err := a.onBehalf(ctx, op, "owner", owner)
+	wctx, err := a.authorize(ctx, op, PermCreateAPIToken, Organization(org))
 	if err != nil {
 		return "", "", err
 	}
-	return a.c.CreateAPIToken(a.audited(ctx), org, owner)
+	owner, err = a.onBehalf(ctx, op, "owner", owner)
+	if err != nil {
+		return "", "", err
+	}
+	return a.c.CreateAPIToken(wctx, org, owner)
 }
 
 // DeleteAPIToken deletes a token (needs api_token#delete: its owner, or support).
@@ -390,10 +466,11 @@ func (a *Actor) RegisterDeployment(ctx context.Context, org, id string) (Revisio
 	if err := validateOrgArtifact(org, id); err != nil {
 		return "", err
 	}
-	if err := a.require(ctx, op, PermDeploy, Organization(org)); err != nil {
+	wctx, err := a.authorize(ctx, op, PermDeploy, Organization(org))
+	if err != nil {
 		return "", err
 	}
-	return a.c.RegisterDeployment(a.audited(ctx), org, id)
+	return a.c.RegisterDeployment(wctx, org, id)
 }
 
 // DeleteDeployment deletes a deployment (needs deployment#delete).
@@ -408,10 +485,11 @@ func (a *Actor) RegisterPrivateLLM(ctx context.Context, org, id string) (Revisio
 	if err := validateOrgArtifact(org, id); err != nil {
 		return "", err
 	}
-	if err := a.require(ctx, op, PermDeploy, Organization(org)); err != nil {
+	wctx, err := a.authorize(ctx, op, PermDeploy, Organization(org))
+	if err != nil {
 		return "", err
 	}
-	return a.c.RegisterPrivateLLM(a.audited(ctx), org, id)
+	return a.c.RegisterPrivateLLM(wctx, org, id)
 }
 
 // RegisterSharedLLM adds a shared LLM to the platform's catalogue. Shared
@@ -447,14 +525,15 @@ func (a *Actor) registerOwned(ctx context.Context, op, permission, org, id, arg,
 	if err := validateOptionalID(arg, person); err != nil {
 		return "", err
 	}
-	if err := a.require(ctx, op, permission, Organization(org)); err != nil {
-		return "", err
-	}
-	person, err := a.onBehalf(ctx, op, arg, person)
+	wctx, err := a.authorize(ctx, op, permission, Organization(org))
 	if err != nil {
 		return "", err
 	}
-	return write(a.audited(ctx), person)
+	person, err = a.onBehalf(ctx, op, arg, person)
+	if err != nil {
+		return "", err
+	}
+	return write(wctx, person)
 }
 
 // deleteAs is the shape of the deletions: validate, require the
@@ -463,10 +542,11 @@ func (a *Actor) deleteAs(ctx context.Context, op, permission string, resource Ob
 	if err := resource.Validate("id"); err != nil {
 		return "", err
 	}
-	if err := a.require(ctx, op, permission, resource); err != nil {
+	wctx, err := a.authorize(ctx, op, permission, resource)
+	if err != nil {
 		return "", err
 	}
-	return del(a.audited(ctx), resource.ID)
+	return del(wctx, resource.ID)
 }
 
 func validateOrgArtifact(org, id string) error {

@@ -237,6 +237,9 @@ func (c *Client) Empty(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
+// SupportUser is the ID of the vendor support account (WithSupportUser).
+func (c *Client) SupportUser() string { return c.cfg.supportUser }
+
 // LastWritten returns the newest revision this Client wrote, or "" if none.
 func (c *Client) LastWritten() Revision { return c.revs.Newest() }
 

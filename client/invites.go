@@ -14,6 +14,7 @@ const MaxInviteTTL = 90 * 24 * time.Hour
 // InviteInfo is a pending (or used) invitation to join an organization.
 type InviteInfo struct {
 	// ID is the invite's secret: 128 random bits, the token of the link.
+	// SpiceDB stores only its hash (see [Invite]); this is the one copy.
 	ID      string
 	Org     string
 	Inviter string
@@ -98,7 +99,8 @@ func (c *Client) invitingRole(ctx context.Context, op, org, inviter string) (pre
 		opErr("", ErrConflict, "inviter %q lost the role %s in %q meanwhile", inviter, role, org)), nil
 }
 
-// deleteInvitesBy deletes the pending invites inviter sent in org and
+// deleteInvitesBy deletes the pending invites inviter sent in org (by
+// their object IDs: the secrets are not known here) and
 // returns the revision of the last deletion ("" when there was none).
 func (c *Client) deleteInvitesBy(ctx context.Context, op, org, inviter string) (Revision, error) {
 	u := User(inviter)
@@ -137,7 +139,7 @@ func (c *Client) GetInvite(ctx context.Context, id string) (InviteInfo, error) {
 		return InviteInfo{}, err
 	}
 	info := InviteInfo{ID: id}
-	for r, err := range c.read(ctx, filter(TypeInvite, id, "", nil), FullyConsistent(), 0) {
+	for r, err := range c.read(ctx, filter(TypeInvite, inviteKey(id), "", nil), FullyConsistent(), 0) {
 		if err != nil {
 			return InviteInfo{}, translate("GetInvite", err)
 		}
@@ -220,7 +222,7 @@ func (c *Client) AcceptInvite(ctx context.Context, id, userID string) (Member, R
 		touch(expiring(rel(inv, RelAcceptedBy, User(userID)), info.ExpiresAt)),
 	}
 	pres := []precondition{
-		mustExist(filter(TypeInvite, id, grantsRelation(info.Role), &everyone), opErr("", ErrConflict, "invite was accepted or revoked meanwhile")),
+		mustExist(filter(TypeInvite, inv.ID, grantsRelation(info.Role), &everyone), opErr("", ErrConflict, "invite was accepted or revoked meanwhile")),
 		mustNotExist(memberFilter(info.Org, userID), opErr("", ErrAlreadyExists, "user %q is already a member of %q", userID, info.Org)),
 		orgExists(info.Org),
 		vouching,
@@ -238,7 +240,7 @@ func (c *Client) RevokeInvite(ctx context.Context, id string) (Revision, error) 
 	if err := validateID("invite", id); err != nil {
 		return "", err
 	}
-	rev, err := c.deleteMatching(ctx, "RevokeInvite", filter(TypeInvite, id, "", nil))
+	rev, err := c.deleteMatching(ctx, "RevokeInvite", filter(TypeInvite, inviteKey(id), "", nil))
 	if err != nil {
 		return "", err
 	}

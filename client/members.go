@@ -77,8 +77,10 @@ func (c *Client) AddMember(ctx context.Context, org, userID string, role Role) (
 
 // ChangeRole switches a member's role in one write: the other roles are
 // deleted and the new one written together, so the user never holds two
-// roles or none. It fails with ErrNotFound when the user is not a member.
-// Changing to the role already held is a harmless no-op, so it is retried.
+// roles or none. It fails with ErrNotFound when the user is not a member,
+// and with ErrConflict when the role changed between its read and the
+// write (of concurrent changes, some may fail; the member always holds
+// exactly one role). Changing to the role already held is a harmless no-op.
 //
 // Invites live only while their inviter may invite (invite#vouched). A
 // member who loses the User role loses its pending invites: they are
@@ -97,17 +99,16 @@ func (c *Client) ChangeRole(ctx context.Context, org, userID string, role Role) 
 	if userID == c.cfg.supportUser {
 		return "", argErr("user", userID, "is the support account, whose role does not change")
 	}
-	if role.invites() {
-		current, err := c.RoleOf(ctx, org, userID, WithConsistency(FullyConsistent()))
-		if err != nil {
-			return "", translate(op, err)
-		}
+	current, err := c.RoleOf(ctx, org, userID, WithConsistency(FullyConsistent()))
+	if err != nil {
+		return "", translate(op, err)
+	}
+	if role.invites() && !current.invites() {
 		// A promotion: the member cannot invite now, so its invites are
-		// dead ones and no new one can appear before the role changes.
-		if !current.invites() {
-			if _, err := c.deleteInvitesBy(ctx, op, org, userID); err != nil {
-				return "", err
-			}
+		// dead ones and no new one can appear before the role changes
+		// (the write below requires the role read here).
+		if _, err := c.deleteInvitesBy(ctx, op, org, userID); err != nil {
+			return "", err
 		}
 	}
 	o := Organization(org)
@@ -118,11 +119,13 @@ func (c *Client) ChangeRole(ctx context.Context, org, userID string, role Role) 
 		}
 	}
 	updates = append(updates, touch(rel(o, string(role), User(userID))))
+	u := User(userID)
 	pres := []precondition{
 		orgExists(org),
 		mustExist(memberFilter(org, userID), opErr("", ErrNotFound, "user %q is not a member of %q", userID, org)),
+		mustExist(filter(TypeOrganization, org, string(current), &u), opErr("", ErrConflict, "the role of %q in %q changed meanwhile", userID, org)),
 	}
-	rev, err := c.write(ctx, op, updates, pres, true)
+	rev, err := c.write(ctx, op, updates, pres, false) // not retried: the role precondition makes it no longer idempotent
 	if err != nil || role.invites() {
 		return rev, err
 	}

@@ -1,6 +1,8 @@
 package client
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
@@ -170,8 +172,20 @@ func Deployment(id string) Object { return Object{Type: TypeDeployment, ID: id} 
 // LLM is the object llm:id.
 func LLM(id string) Object { return Object{Type: TypeLLM, ID: id} }
 
-// Invite is the object invite:id.
-func Invite(id string) Object { return Object{Type: TypeInvite, ID: id} }
+// Invite is the object of the invite whose link secret (InviteInfo.ID) is
+// secret.
+//
+// The secret itself is never stored: the invite's object ID in SpiceDB is
+// the secret's SHA-256, so that reading relationships (lookups, the audit
+// stream, zed, a backup) never reveals a live link, and accepting one
+// needs the link itself.
+func Invite(secret string) Object { return Object{Type: TypeInvite, ID: inviteKey(secret)} }
+
+// inviteKey is the object ID of the invite whose link secret is secret.
+func inviteKey(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
 
 // Token is the object api_token:id (as a resource, e.g. to check delete on it).
 func Token(id string) Object { return Object{Type: TypeAPIToken, ID: id} }

@@ -156,7 +156,7 @@ func TestCreatesAreNotRetriedButTouchesAre(t *testing.T) {
 
 	f.calls.Store(0)
 	f.fail.Store(1)
-	_, err = c.ChangeRole(t.Context(), "acme", "rita", client.RoleUser)
+	_, err = c.RegisterSharedLLM(t.Context(), "llama")
 	require.NoError(t, err, "a TOUCH/DELETE write is retried")
 	assert.Equal(t, int64(2), f.calls.Load())
 }

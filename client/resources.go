@@ -118,7 +118,8 @@ func (c *Client) DeleteDeployment(ctx context.Context, id string) (Revision, err
 
 // RegisterSharedLLM makes llm:id a shared serverless LLM, prompted by every
 // user and by every organization's API tokens. Registering it again is a
-// harmless no-op.
+// harmless no-op; it fails with ErrAlreadyExists when llm:id is an
+// organization's private LLM.
 func (c *Client) RegisterSharedLLM(ctx context.Context, id string) (Revision, error) {
 	l := LLM(id)
 	if err := l.Validate("id"); err != nil {
@@ -128,7 +129,13 @@ func (c *Client) RegisterSharedLLM(ctx context.Context, id string) (Revision, er
 		touch(rel(l, RelPrompter, Subject{Object: Object{Type: TypeUser, ID: "*"}})),
 		touch(rel(l, RelPrompter, Subject{Object: Object{Type: TypePlatform, ID: PlatformID}, Relation: PermMember})),
 	}
-	return c.write(ctx, "RegisterSharedLLM", updates, nil, true)
+	// Never merge into an organization's private LLM of the same ID: its
+	// organization could then delete (or, deleted itself, take down) the
+	// platform's shared LLM.
+	pres := []precondition{
+		mustNotExist(filter(TypeLLM, id, RelOrganization, nil), opErr("", ErrAlreadyExists, "%s is a private LLM of an organization", l)),
+	}
+	return c.write(ctx, "RegisterSharedLLM", updates, pres, true)
 }
 
 // RegisterPrivateLLM makes llm:id a private serverless LLM of org, prompted

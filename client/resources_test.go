@@ -110,6 +110,10 @@ func TestSharedAndPrivateLLMs(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.RegisterPrivateLLM(ctx, "globex", "acme-ft")
 	require.ErrorIs(t, err, client.ErrAlreadyExists)
+	_, err = c.RegisterSharedLLM(ctx, "acme-ft")
+	require.ErrorIs(t, err, client.ErrAlreadyExists, "a private LLM never becomes shared (its organization could delete it)")
+	_, err = c.RegisterPrivateLLM(ctx, "acme", "llama-3")
+	require.ErrorIs(t, err, client.ErrAlreadyExists)
 	bobTok, _, err := c.CreateAPIToken(ctx, "globex", "bob")
 	require.NoError(t, err)
 

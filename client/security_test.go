@@ -1,12 +1,15 @@
 package client_test
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
 
 	"github.com/spicegate/spicegate/client"
 	"github.com/spicegate/spicegate/internal/spicedbtest"
@@ -247,3 +250,85 @@ func TestNothingEntersAnOrganizationBeingDeleted(t *testing.T) {
 		assert.NotContains(t, r, "acme", "left behind")
 	}
 }
+
+// revokeBeforeWrites makes the first write the client sends after arm()
+// find the world changed: revoke runs (on another connection) between the
+// Actor's check and its write.
+type revokeBeforeWrites struct {
+	armed  atomic.Bool
+	revoke func()
+}
+
+func (r *revokeBeforeWrites) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if method == "/authzed.api.v1.PermissionsService/WriteRelationships" || method == "/authzed.api.v1.PermissionsService/DeleteRelationships" {
+		if r.armed.CompareAndSwap(true, false) {
+			r.revoke()
+		}
+	}
+	return invoker(ctx, method, req, reply, cc, opts...)
+}
+
+// A right revoked between the Actor's check and its write refuses the
+// write: the actor's standing is a precondition of what it writes.
+func TestARightRevokedBeforeTheWriteRefusesIt(t *testing.T) {
+	s := startServer(t)
+	hook := &revokeBeforeWrites{}
+	c, err := client.NewFromConn(s.Conn(t, grpc.WithChainUnaryInterceptor(hook.unary)))
+	require.NoError(t, err)
+	c.Observe(s.SchemaRevision)
+	seedOrgs(t, c)
+	ctx := t.Context()
+	tok, _, err := c.CreateAPIToken(ctx, "acme", "alice")
+	require.NoError(t, err)
+
+	cases := []struct {
+		name   string
+		revoke func()
+		write  func() error
+	}{
+		{"the token is deleted while it mints another",
+			func() {
+				_, err := s.Client(t).DeleteAPIToken(ctx, tok)
+				require.NoError(t, err)
+			},
+			func() error { return two(c.As(client.APIToken(tok)).CreateAPIToken(ctx, "acme", "")) }},
+		{"the actor is demoted while it deploys",
+			func() {
+				_, err := s.Client(t).ChangeRole(ctx, "acme", "alice", client.RoleReadonly)
+				require.NoError(t, err)
+			},
+			func() error { return only(c.As(client.User("alice")).RegisterDeployment(ctx, "acme", "late")) }},
+		{"the dataset moves to another organization while it is deleted",
+			func() {
+				other := s.Client(t)
+				_, err := other.DeleteDataset(ctx, "moving")
+				require.NoError(t, err)
+				_, err = other.RegisterDataset(ctx, "globex", "moving", "bob")
+				require.NoError(t, err)
+			},
+			func() error { return only(c.As(client.User("support")).DeleteDataset(ctx, "moving")) }},
+	}
+	_, err = c.RegisterDataset(ctx, "acme", "moving", "rita")
+	require.NoError(t, err)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hook.revoke = tc.revoke
+			hook.armed.Store(true)
+			before := spicedbtest.Relationships(t, s.Conn(t))
+			err := tc.write()
+			require.ErrorIs(t, err, client.ErrPermissionDenied)
+			require.False(t, hook.armed.Load(), "the revocation ran between the check and the write")
+			after := spicedbtest.Relationships(t, s.Conn(t))
+			// Only the revocation changed anything.
+			for _, r := range after {
+				assert.NotContains(t, r, "late", "no deployment was written")
+			}
+			assert.NotEqual(t, before, after, "the revocation itself wrote")
+		})
+	}
+	assert.True(t, allowed(t, c, client.User("bob"), client.PermDelete, client.Dataset("moving")), "globex's dataset of the same ID is untouched")
+}
+
+func only[T any](_ T, err error) error { return err }
+
+func two[T, U any](_ T, _ U, err error) error { return err }

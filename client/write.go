@@ -71,20 +71,57 @@ func orgExists(org string) precondition {
 		opErr("", ErrNotFound, "organization %q does not exist", org))
 }
 
+type preconditionsKey struct{}
+
+// withPreconditions returns a context whose writes (write, deleteMatching)
+// carry pres besides their own: how an Actor makes its standing a
+// condition of the writes it authorized.
+func withPreconditions(ctx context.Context, pres []precondition) context.Context {
+	if len(pres) == 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, preconditionsKey{}, append(preconditionsFrom(ctx), pres...))
+}
+
+func preconditionsFrom(ctx context.Context) []precondition {
+	pres, _ := ctx.Value(preconditionsKey{}).([]precondition)
+	return pres
+}
+
+// protoPreconditions converts preconditions for SpiceDB.
+func protoPreconditions(pres []precondition) []*v1.Precondition {
+	out := make([]*v1.Precondition, 0, len(pres))
+	for _, p := range pres {
+		pre := &v1.Precondition{Filter: p.filter, Operation: v1.Precondition_OPERATION_MUST_NOT_MATCH}
+		if p.mustMatch {
+			pre.Operation = v1.Precondition_OPERATION_MUST_MATCH
+		}
+		out = append(out, pre)
+	}
+	return out
+}
+
+// organizationOf returns the organization a resource belongs to (its
+// organization relation), fully consistent; found is false when it has none.
+func (c *Client) organizationOf(ctx context.Context, resource Object) (org string, found bool, err error) {
+	for r, err := range c.read(ctx, filter(resource.Type, resource.ID, RelOrganization, nil), FullyConsistent(), 1) {
+		if err != nil {
+			return "", false, err
+		}
+		return r.GetSubject().GetObject().GetObjectId(), true, nil
+	}
+	return "", false, nil
+}
+
 // write applies updates atomically in one WriteRelationships call. With
 // retry set (idempotent writes: only TOUCH and DELETE) it retries
 // Unavailable and DeadlineExceeded. When a precondition fails, the error
 // is that precondition's failure (found by reading each one again), or
 // ErrConflict when the state changed back meanwhile.
 func (c *Client) write(ctx context.Context, op string, updates []*v1.RelationshipUpdate, pres []precondition, retry bool) (Revision, error) {
-	req := &v1.WriteRelationshipsRequest{Updates: updates, OptionalTransactionMetadata: transactionMetadata(ctx)}
-	for _, p := range pres {
-		pre := &v1.Precondition{Filter: p.filter, Operation: v1.Precondition_OPERATION_MUST_NOT_MATCH}
-		if p.mustMatch {
-			pre.Operation = v1.Precondition_OPERATION_MUST_MATCH
-		}
-		req.OptionalPreconditions = append(req.OptionalPreconditions, pre)
-	}
+	pres = append(pres[:len(pres):len(pres)], preconditionsFrom(ctx)...)
+	req := &v1.WriteRelationshipsRequest{Updates: updates, OptionalTransactionMetadata: transactionMetadata(ctx),
+		OptionalPreconditions: protoPreconditions(pres)}
 
 	done := c.revs.begin()
 	var resp *v1.WriteRelationshipsResponse
@@ -189,6 +226,7 @@ func (c *Client) read(ctx context.Context, f *v1.RelationshipFilter, cons Consis
 // nothing matched). Deleting is idempotent, so batches are retried.
 func (c *Client) deleteMatching(ctx context.Context, op string, f *v1.RelationshipFilter) (Revision, error) {
 	var last Revision
+	pres := preconditionsFrom(ctx)
 	for {
 		done := c.revs.begin()
 		var resp *v1.DeleteRelationshipsResponse
@@ -198,11 +236,15 @@ func (c *Client) deleteMatching(ctx context.Context, op string, f *v1.Relationsh
 				OptionalLimit:                 uint32(c.cfg.maxWriteSize), //nolint:gosec // small constant
 				OptionalAllowPartialDeletions: true,
 				OptionalTransactionMetadata:   transactionMetadata(ctx),
+				OptionalPreconditions:         protoPreconditions(pres),
 			})
 			return err
 		})
 		if err != nil {
 			done("")
+			if status.Code(err) == codes.FailedPrecondition && len(pres) > 0 {
+				return last, c.whichPreconditionFailed(ctx, op, pres, err)
+			}
 			return last, translate(op, err)
 		}
 		rev := revisionOf(resp.GetDeletedAt())

@@ -324,7 +324,7 @@ func (d *Datastore) Backup(ctx context.Context, destPath string) error {
 	if _, err := conn.ExecContext(ctx, `VACUUM INTO ?`, abs); err != nil {
 		return fmt.Errorf("sqlite datastore backup to %s: %w", abs, err)
 	}
-	return nil
+	return privateFile(abs)
 }
 
 // Close stops the garbage collector and the watches, closes the database
@@ -480,6 +480,15 @@ func BackupFile(ctx context.Context, srcPath, destPath string) error {
 	defer db.Close()
 	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, dest); err != nil {
 		return fmt.Errorf("sqlite backup of %s to %s: %w", src, dest, err)
+	}
+	return privateFile(dest)
+}
+
+// privateFile makes a backup readable by its owner only: it holds every
+// relationship of every organization.
+func privateFile(path string) error {
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("sqlite backup: %w", err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -107,6 +108,9 @@ func TestBackupFileFromOutside(t *testing.T) {
 	rev := writeRels(t, ds, "doc:a#viewer@user:alice")
 	dest := filepath.Join(t.TempDir(), "outside.sqlite")
 	require.NoError(t, sqlite.BackupFile(ctx, ds.Path(), dest))
+	st, err := os.Stat(dest)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "a backup is its owner's only")
 	writeRels(t, ds, "doc:b#viewer@user:bob")
 	require.Error(t, sqlite.BackupFile(ctx, ds.Path(), dest), "a backup never overwrites a file")
 	require.Error(t, sqlite.BackupFile(ctx, filepath.Join(t.TempDir(), "missing.sqlite"), dest+"2"))

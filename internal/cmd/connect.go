@@ -12,15 +12,17 @@ import (
 // connFlags are how the operator commands reach a running deployment:
 // SpiceDB's gRPC API (the one `spicegate serve` exposes, or a cluster's).
 type connFlags struct {
-	endpoint string
-	key      string
-	insecure bool
+	endpoint    string
+	key         string
+	insecure    bool
+	supportUser string
 }
 
 func (f *connFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.endpoint, "spicedb-endpoint", "127.0.0.1:50051", "SpiceDB gRPC API of the deployment (host:port)")
 	cmd.Flags().StringVar(&f.key, "preshared-key", "", "its preshared key: the one 'spicegate serve' printed or was given (or SPICEGATE_PRESHARED_KEY)")
 	cmd.Flags().BoolVar(&f.insecure, "spicedb-insecure", false, "plaintext instead of TLS (always plaintext for loopback endpoints)")
+	cmd.Flags().StringVar(&f.supportUser, "support-user", "support", "the vendor support account every organization lists (as serve's --support-user)")
 }
 
 // loopback reports whether the endpoint is on this machine.
@@ -37,7 +39,7 @@ func loopback(endpoint string) bool {
 }
 
 func (f *connFlags) connect() (*client.Client, error) {
-	opts := []client.Option{client.WithPresharedKey(f.key)}
+	opts := []client.Option{client.WithPresharedKey(f.key), client.WithSupportUser(f.supportUser)}
 	if f.insecure || loopback(f.endpoint) {
 		opts = append(opts, client.WithInsecure())
 	}

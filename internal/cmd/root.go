@@ -24,5 +24,6 @@ func NewRootCommand() *cobra.Command {
 	registerHealthcheckCmd(root)
 	registerAuditCmd(root)
 	registerWriteCmds(root)
+	registerVersionCmd(root)
 	return root
 }

@@ -70,6 +70,7 @@ Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`
 	f.StringVar(&cfg.Seed, "seed", "demo", `seed to load at start into an empty store: "demo", a seed file, or "" for none`)
 	f.BoolVar(&noSeed, "no-seed", false, "load no seed")
 	f.BoolVar(&cfg.SeedNonEmpty, "seed-non-empty", false, "load the seed even into a store that holds data (it restores what it lists, undoing deletions of those relationships)")
+	f.StringVar(&cfg.SupportUser, "support-user", "support", "the vendor support account every organization lists (and the only one who may act as it is an admin token)")
 	f.BoolVar(&cfg.AllowSchemaRemovals, "allow-schema-removals", false, "apply a schema that removes definitions, relations or permissions")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for in-flight requests")
 	root.AddCommand(c)

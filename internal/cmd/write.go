@@ -147,7 +147,7 @@ var writeOps = []writeOp{
 		func(ctx context.Context, a *client.Actor, args []string, _ *writeFlags) (written, error) {
 			return rev(a.DeleteDeployment(ctx, args[0]))
 		}},
-	{"token", "create", "Create an API token (prints its secret ID)", []string{"ORG"}, []string{"owner"},
+	{"token", "create", "Create an API token (prints its ID)", []string{"ORG"}, []string{"owner"},
 		func(ctx context.Context, a *client.Actor, args []string, f *writeFlags) (written, error) {
 			id, r, err := a.CreateAPIToken(ctx, args[0], f.owner)
 			return written{Revision: r, ID: id}, err

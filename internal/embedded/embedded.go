@@ -66,6 +66,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.PresharedKey == "" {
 		return nil, errors.New("embedded SpiceDB: a preshared key is required")
 	}
+	reportSpiceDBVersion()
 	ds := datastorecfg.DefaultDatastoreConfig()
 	if cfg.GCWindow > 0 {
 		ds.GCWindow = cfg.GCWindow

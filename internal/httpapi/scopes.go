@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -65,11 +66,18 @@ func ParseToken(s string) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	if len(secret) < 16 {
-		return Token{}, fmt.Errorf("a %s token's secret must be at least 16 characters", sc)
+	if secret == "" {
+		return Token{}, fmt.Errorf("a %s token needs a secret", sc)
 	}
 	return Token{Secret: secret, Scope: sc}, nil
 }
+
+// MinSecretLength is the shortest secret that is not guessable in practice
+// (serve warns about shorter ones).
+const MinSecretLength = 16
+
+// Weak reports whether the token's secret is shorter than MinSecretLength.
+func (t Token) Weak() bool { return len(t.Secret) < MinSecretLength }
 
 // ParseTokens parses every token, naming the position of a bad one.
 func ParseTokens(specs []string) ([]Token, error) {
@@ -77,7 +85,7 @@ func ParseTokens(specs []string) ([]Token, error) {
 	for i, s := range specs {
 		t, err := ParseToken(s)
 		if err != nil {
-			return nil, fmt.Errorf("http token #%d: %w", i+1, err)
+			return nil, fmt.Errorf("http-token #%d: %w", i+1, err)
 		}
 		tokens = append(tokens, t)
 	}
@@ -96,7 +104,11 @@ func scopeOf(r *http.Request) Scope {
 // constant time and returns its scope (0 when none matches). The scheme
 // is case-insensitive (RFC 9110, section 11.1).
 func (s *Server) authenticate(r *http.Request) Scope {
-	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	values := r.Header.Values("Authorization")
+	if len(values) != 1 {
+		return 0 // none, or two: which one was meant?
+	}
+	scheme, got, ok := strings.Cut(values[0], " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return 0
 	}
@@ -122,25 +134,60 @@ func withScope(r *http.Request, scope Scope) *http.Request {
 // names (an act or admin token vouches that it authenticated that user),
 // or, for an admin token without the header, the system. The client's
 // Actor then decides, in one place, what it may do.
+//
+// The vendor's support account administers every organization, so only an
+// admin token may act as it (or as one of its tokens): a leaked act token
+// acts as the customers' users at most.
 func (s *Server) actor(r *http.Request) (*client.Actor, error) {
-	h := r.Header.Get(ActorHeader)
-	if h == "" {
+	values := r.Header.Values(ActorHeader)
+	if len(values) > 1 {
+		// Which one would a proxy in front have checked? Refuse to guess.
+		return nil, badRequest(ActorHeader, "send %s once", ActorHeader)
+	}
+	if len(values) == 0 || values[0] == "" {
 		if scopeOf(r) >= ScopeAdmin {
 			return s.cfg.Client.System(), nil
 		}
 		return nil, badRequest(ActorHeader, "this write is made on behalf of someone: send the %s header (user:ID or api_token:ID); only an admin token writes without one", ActorHeader)
 	}
-	sub, err := client.ParseSubject(h)
+	sub, err := client.ParseSubject(values[0])
 	if err != nil || sub.Relation != "" || (sub.Type != client.TypeUser && sub.Type != client.TypeAPIToken) {
 		return nil, badRequest(ActorHeader, "%s must be user:ID or api_token:ID", ActorHeader)
 	}
+	if scopeOf(r) < ScopeAdmin {
+		support, err := s.isSupport(r.Context(), sub)
+		if err != nil {
+			return nil, err
+		}
+		if support {
+			return nil, &apiError{status: http.StatusForbidden, Code: "insufficient_scope", Field: ActorHeader,
+				Message: "acting as the support account needs a token of the admin scope"}
+		}
+	}
 	return s.cfg.Client.As(sub), nil
+}
+
+// isSupport reports whether the actor is the support account or one of its
+// API tokens.
+func (s *Server) isSupport(ctx context.Context, sub client.Subject) (bool, error) {
+	support := s.cfg.Client.SupportUser()
+	if sub.Type == client.TypeUser {
+		return sub.ID == support, nil
+	}
+	info, err := s.cfg.Client.APIToken(ctx, sub.ID, client.WithConsistency(client.FullyConsistent()))
+	if errors.Is(err, client.ErrNotFound) {
+		return false, nil // no such token: its permission checks deny it
+	}
+	if err != nil {
+		return false, err
+	}
+	return info.Owner == support, nil
 }
 
 // optionalActor is the actor of a read that may be made for someone: nil
 // without the header.
 func (s *Server) optionalActor(r *http.Request) (*client.Actor, error) {
-	if r.Header.Get(ActorHeader) == "" {
+	if len(r.Header.Values(ActorHeader)) == 0 {
 		return nil, nil
 	}
 	return s.actor(r)

@@ -169,3 +169,77 @@ func TestAuditCarriesOnlyVerifiedActors(t *testing.T) {
 	assert.Equal(t, "deployment:d4#organization@organization:acme", changes[1].Relationship)
 	assert.Equal(t, client.SystemActor, changes[1].Actor, "an admin token's write without an actor is the system's")
 }
+
+func TestParseToken(t *testing.T) {
+	for spec, want := range map[string]httpapi.Token{
+		"check:0123456789abcdef": {Secret: "0123456789abcdef", Scope: httpapi.ScopeCheck},
+		"act:0123456789abcdef":   {Secret: "0123456789abcdef", Scope: httpapi.ScopeAct},
+		"admin:s3cret":           {Secret: "s3cret", Scope: httpapi.ScopeAdmin},
+		"0123456789abcdef":       {Secret: "0123456789abcdef", Scope: httpapi.ScopeAdmin},
+	} {
+		got, err := httpapi.ParseToken(spec)
+		require.NoError(t, err, spec)
+		assert.Equal(t, want, got, spec)
+	}
+	for _, bad := range []string{"", "admin:", "root:0123456789abcdef", "Check:0123456789abcdef"} {
+		_, err := httpapi.ParseToken(bad)
+		assert.Error(t, err, "%q", bad)
+	}
+	_, err := httpapi.ParseTokens([]string{"check:0123456789abcdef", "nope:x"})
+	assert.ErrorContains(t, err, "#2")
+	assert.True(t, httpapi.Token{Secret: "short"}.Weak())
+	assert.False(t, httpapi.Token{Secret: "0123456789abcdef"}.Weak())
+}
+
+// Only an admin token acts as the support account: an act token acts for
+// customers' users at most. And a header sent twice is refused, not guessed.
+func TestActingAsSupportNeedsAnAdminToken(t *testing.T) {
+	a, srv := serveAPI(t, httpapi.Config{})
+	a.ok("POST", "/v1/organizations", `{"id":"acme","first_user":"alice"}`, http.StatusCreated)
+	supportTok := a.ok("POST", "/v1/organizations/acme/api-tokens", `{"owner":"support"}`, http.StatusCreated).body["id"].(string)
+	before := spicedbtest.Relationships(t, srv.Conn(t))
+
+	for _, actor := range []string{"user:support", "api_token:" + supportTok} {
+		a.fails("DELETE", "/v1/organizations/acme", "", http.StatusForbidden, "insufficient_scope", httpapi.ActorHeader,
+			"Authorization", "Bearer "+actToken, httpapi.ActorHeader, actor)
+		a.fails("POST", "/v1/organizations/acme/api-tokens", ``, http.StatusForbidden, "insufficient_scope", httpapi.ActorHeader,
+			"Authorization", "Bearer "+actToken, httpapi.ActorHeader, actor)
+	}
+	assert.Equal(t, before, spicedbtest.Relationships(t, srv.Conn(t)), "nothing was written")
+	a.ok("POST", "/v1/organizations/acme/deployments", `{"id":"d1"}`, http.StatusCreated, httpapi.ActorHeader, "user:support")
+
+	// Two actors, or two credentials: refused.
+	send := func(headers ...string) int {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, a.url+"/v1/organizations/acme/deployments", strings.NewReader(`{"id":"d2"}`))
+		require.NoError(t, err)
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Add(headers[i], headers[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusBadRequest, send("Authorization", "Bearer "+actToken,
+		httpapi.ActorHeader, "user:alice", httpapi.ActorHeader, "user:rita"))
+	assert.Equal(t, http.StatusUnauthorized, send("Authorization", "Bearer "+actToken, "Authorization", "Bearer "+token,
+		httpapi.ActorHeader, "user:alice"))
+	assert.NotContains(t, spicedbtest.Relationships(t, srv.Conn(t)), "deployment:d2#organization@organization:acme")
+}
+
+// Invite links are secrets: reads (a check token's lookups, the audit
+// stream, zed) see only their hashes, which accept nothing.
+func TestInviteLinksDoNotLeakThroughLookups(t *testing.T) {
+	a := newAPI(t)
+	link := a.ok("POST", "/v1/organizations/acme/invites", `{"role":"user","ttl_seconds":3600}`, http.StatusCreated,
+		httpapi.ActorHeader, "user:alice").body["id"].(string)
+	r := a.ok("POST", "/v1/lookup/resources", `{"subject":"user:mallory","permission":"accept_as_user","resource_type":"invite"}`, http.StatusOK,
+		"Authorization", "Bearer "+checkToken)
+	listed := r.body["resources"].([]any)
+	require.Len(t, listed, 1, "the invite is there")
+	seen := strings.TrimPrefix(listed[0].(string), "invite:")
+	assert.NotEqual(t, link, seen, "but not its link")
+	a.fails("POST", "/v1/invites/"+seen+"/accept", ``, http.StatusNotFound, "not_found", "",
+		"Authorization", "Bearer "+actToken, httpapi.ActorHeader, "user:mallory")
+	a.ok("POST", "/v1/invites/"+link+"/accept", ``, http.StatusOK, "Authorization", "Bearer "+actToken, httpapi.ActorHeader, "user:carol")
+}

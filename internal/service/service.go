@@ -63,6 +63,9 @@ type Config struct {
 	// seed only adds (TOUCH): it restores what it lists, which may undo
 	// what users deleted, and deletes nothing.
 	SeedNonEmpty bool
+	// SupportUser is the vendor support account every organization lists
+	// ("support" when empty); seeds must name the same one.
+	SupportUser string
 	// AllowSchemaRemovals lets start-up apply a schema that removes
 	// definitions, relations or permissions.
 	AllowSchemaRemovals bool
@@ -75,8 +78,14 @@ func (c Config) Validate() error {
 	if c.HTTPAddr == "" {
 		return errors.New("http-addr is required")
 	}
-	if _, err := httpapi.ParseTokens(c.HTTPTokens); err != nil {
+	tokens, err := httpapi.ParseTokens(c.HTTPTokens)
+	if err != nil {
 		return err
+	}
+	for i, t := range tokens {
+		if t.Weak() && !onLoopback(c.HTTPAddr) {
+			return fmt.Errorf("http-token #%d: a secret of fewer than %d characters is guessable; it is accepted only while http-addr is a loopback address", i+1, httpapi.MinSecretLength)
+		}
 	}
 	if c.SpiceDBEndpoint != "" {
 		if c.SpiceDBKey == "" {
@@ -140,6 +149,26 @@ func datastorePath(given string) (string, error) {
 	return path, nil
 }
 
+func (c Config) supportUser() string {
+	if c.SupportUser == "" {
+		return "support"
+	}
+	return c.SupportUser
+}
+
+// onLoopback reports whether addr ("host:port") listens on this machine only.
+func onLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // Service is a running Spicegate.
 type Service struct {
 	cfg      Config
@@ -179,7 +208,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 	}
 
 	if cfg.SpiceDBEndpoint != "" {
-		opts := []client.Option{client.WithPresharedKey(cfg.SpiceDBKey), client.WithLogger(log)}
+		opts := []client.Option{client.WithPresharedKey(cfg.SpiceDBKey), client.WithLogger(log), client.WithSupportUser(cfg.supportUser())}
 		if cfg.SpiceDBInsecure {
 			opts = append(opts, client.WithInsecure())
 		}
@@ -216,7 +245,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 		if s.conn, err = s.spicedb.Conn(); err != nil {
 			return nil, err
 		}
-		if s.client, err = client.NewFromConn(s.conn, client.WithLogger(log)); err != nil {
+		if s.client, err = client.NewFromConn(s.conn, client.WithLogger(log), client.WithSupportUser(cfg.supportUser())); err != nil {
 			return nil, err
 		}
 		log.Info("embedded SpiceDB serving its gRPC API", "addr", cfg.GRPCAddr, "datastore", cfg.DatastoreEngine)
@@ -240,6 +269,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 	tokens, err := httpapi.ParseTokens(cfg.HTTPTokens)
 	if err != nil {
 		return nil, err
+	}
+	for i, t := range tokens {
+		if t.Weak() {
+			log.Warn("an HTTP token is short enough to guess: use at least 16 random characters", "token", i+1, "scope", t.Scope.String())
+		}
 	}
 	api := httpapi.New(httpapi.Config{Client: s.client, Tokens: tokens, Logger: log, Registry: registry})
 	s.http = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
@@ -305,6 +339,9 @@ func (s *Service) loadSeed(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if parsed.SupportUser != s.client.SupportUser() {
+		return fmt.Errorf("seed: its support account is %q but this service's is %q (--support-user)", parsed.SupportUser, s.client.SupportUser())
+	}
 	empty, err := s.client.Empty(ctx)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
@@ -321,6 +358,9 @@ func (s *Service) loadSeed(ctx context.Context) error {
 	}
 	s.client.Observe(client.Revision(rev)) // reads through the API see the seed
 	s.log.Info("seed loaded", "seed", s.cfg.Seed, "organizations", len(parsed.Organizations), "revision", rev)
+	if s.cfg.Seed == "demo" {
+		s.log.Warn("the demo seed's organizations, users and API token IDs are public knowledge: keep real data out of this store, or start it with --no-seed")
+	}
 	return nil
 }
 

@@ -112,6 +112,11 @@ func TestConfigValidateNamesTheSetting(t *testing.T) {
 		"http-addr":          func(c *service.Config) { c.HTTPAddr = "" },
 		"spicedb-key":        func(c *service.Config) { c.SpiceDBEndpoint = "x:1" },
 	}
+	tests["http-token"] = func(c *service.Config) { c.HTTPTokens = []string{"admin:short"}; c.HTTPAddr = "0.0.0.0:8080" }
+	tests["http-token #2"] = func(c *service.Config) { c.HTTPTokens = []string{"check:0123456789abcdef", "root:0123456789abcdef"} }
+	short := base
+	short.HTTPTokens = []string{"short"}
+	require.NoError(t, short.Validate(), "a short token is fine on loopback (tests, benchmarks)")
 	for setting, mutate := range tests {
 		cfg := base
 		mutate(&cfg)
@@ -225,4 +230,24 @@ func TestTheDefaultKeepsItsDataInAFile(t *testing.T) {
 	assert.False(t, member(c, "dave"), "and nothing after")
 	assert.False(t, member(c, "rita"))
 	require.NoError(t, svc.Stop())
+}
+
+// TestTheSupportAccountIsOneSetting: a seed naming another support account
+// than the service's is refused, and organizations list the configured one.
+func TestTheSupportAccountIsOneSetting(t *testing.T) {
+	cfg := service.Config{GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "k", DatastoreEngine: "memory",
+		HTTPTokens: []string{"tok-0123456789abcdef"}, Seed: "demo", SupportUser: "vendor-desk"}
+	_, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	require.ErrorContains(t, err, "--support-user")
+
+	cfg.Seed, cfg.GRPCAddr = "", spicedbtest.FreeAddr(t)
+	svc, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc.Stop() })
+	c := svc.Client()
+	_, err = c.As(client.User("alice")).CreateOrganization(t.Context(), "acme", "")
+	require.NoError(t, err)
+	members, err := c.ListMembers(t.Context(), "acme", client.WithConsistency(client.FullyConsistent()))
+	require.NoError(t, err)
+	assert.Equal(t, []client.Member{{UserID: "alice", Role: client.RoleUser}, {UserID: "vendor-desk", Role: client.RoleSupport}}, members)
 }

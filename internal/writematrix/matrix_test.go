@@ -303,9 +303,10 @@ func newFixture(t *testing.T, conn v1.PermissionsServiceClient) *fixture {
 	add(client.TypeLLM, f.id("shared"), client.RelPrompter, subj(client.TypePlatform, client.PlatformID, client.PermMember))
 	expires := timestamppb.New(time.Now().Add(time.Hour))
 	for _, inv := range [][3]string{{f.id("inv-o"), o, "alice"}, {f.id("inv-q"), q, "ivan"}} {
-		add(client.TypeInvite, inv[0], client.RelOrganization, org(inv[1])).OptionalExpiresAt = expires
-		add(client.TypeInvite, inv[0], client.RelInviter, user(inv[2])).OptionalExpiresAt = expires
-		add(client.TypeInvite, inv[0], client.RelGrantsReadonly, subj(client.TypeUser, "*", "")).OptionalExpiresAt = expires
+		key := client.Invite(inv[0]).ID // SpiceDB holds the link secret's hash
+		add(client.TypeInvite, key, client.RelOrganization, org(inv[1])).OptionalExpiresAt = expires
+		add(client.TypeInvite, key, client.RelInviter, user(inv[2])).OptionalExpiresAt = expires
+		add(client.TypeInvite, key, client.RelGrantsReadonly, subj(client.TypeUser, "*", "")).OptionalExpiresAt = expires
 	}
 	updates := make([]*v1.RelationshipUpdate, len(rels))
 	for i, r := range rels {
@@ -650,8 +651,10 @@ var entryPoints = []entryPoint{
 		req, err := http.NewRequestWithContext(t.Context(), method, e.httpURL+path, strings.NewReader(body))
 		require.NoError(t, err)
 		req.Header.Set("Content-Type", "application/json")
+		// Services act for users with an act token; only an admin token may
+		// act as the support account (or write as the system).
 		req.Header.Set("Authorization", "Bearer "+actToken)
-		if k.system {
+		if k.system || k.principal == "support" {
 			req.Header.Set("Authorization", "Bearer "+adminToken)
 		}
 		if a := k.actor(f); a != "" {
