@@ -4,7 +4,7 @@
 // of truth.
 //
 // The validation files beside it (organization.yaml, resources.yaml: zed's
-// format; resources.lookups.yaml: Spicegate's lookup format) prove the schema
+// format; lookups/resources.yaml: Spicegate's lookup format) prove the schema
 // cell by cell; run them with `spicegate validate schema/*.yaml`.
 //
 // This package imports nothing from SpiceDB, so services that only need the

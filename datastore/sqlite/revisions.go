@@ -106,9 +106,11 @@ func (d *Datastore) OptimizedRevision(ctx context.Context) (datastore.RevisionWi
 	}
 	bucketStart := now.Truncate(q)
 	var rev int64
+	var inBucket bool
 	err := d.readDB.QueryRowContext(ctx, `SELECT COALESCE(
 		(SELECT id FROM transactions WHERE timestamp >= ? ORDER BY timestamp LIMIT 1),
-		(SELECT MAX(id) FROM transactions))`, bucketStart.UnixNano()).Scan(&rev)
+		(SELECT MAX(id) FROM transactions)),
+		EXISTS (SELECT 1 FROM transactions WHERE timestamp >= ?)`, bucketStart.UnixNano(), bucketStart.UnixNano()).Scan(&rev, &inBucket)
 	if err != nil {
 		return datastore.RevisionWithSchemaHash{}, fmt.Errorf("compute optimized revision: %w", err)
 	}
@@ -121,7 +123,13 @@ func (d *Datastore) OptimizedRevision(ctx context.Context) (datastore.RevisionWi
 	if err != nil {
 		return datastore.RevisionWithSchemaHash{}, err
 	}
-	d.optimized = &optimizedCache{rev: revision(rev), schemaHash: hash, validUntil: bucketStart.Add(q)}
+	// The first transaction of the bucket stays the answer until the bucket
+	// ends. Without one, the answer is the latest transaction only until a
+	// transaction arrives in this bucket: caching it would hide that
+	// transaction (a schema written at start-up, say) for up to a bucket.
+	if inBucket {
+		d.optimized = &optimizedCache{rev: revision(rev), schemaHash: hash, validUntil: bucketStart.Add(q)}
+	}
 	return datastore.RevisionWithSchemaHash{Revision: revision(rev), SchemaHash: hash}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -32,7 +33,7 @@ Every failure is printed as file:line:column with the failing assertion. The
 exit status is 1 when anything failed (or warned, with --fail-on-warn, or left
 a permission unasserted, with --coverage).`,
 		Example: `  spicegate validate schema/*.yaml
-  spicegate validate --fail-on-warn --coverage schema/*.yaml`,
+  spicegate validate --fail-on-warn --coverage schema/*.yaml schema/lookups/*.yaml`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sources := make([]validation.Source, 0, len(args))
@@ -41,9 +42,11 @@ a permission unasserted, with --coverage).`,
 				if err != nil {
 					return err
 				}
+				// Rooted at / so that a file may refer to any other
+				// (validationFile: ../resources.yaml).
 				sources = append(sources, validation.Source{
-					Dir:     os.DirFS(filepath.Dir(abs)),
-					Name:    filepath.Base(abs),
+					Dir:     os.DirFS("/"),
+					Name:    strings.TrimPrefix(filepath.ToSlash(abs), "/"),
 					Display: filepath.ToSlash(arg),
 				})
 			}

@@ -23,7 +23,7 @@ func execute(t *testing.T, args ...string) (string, error) {
 func TestValidateTheSchemaSuite(t *testing.T) {
 	out, err := execute(t, "validate", "--fail-on-warn", "--coverage",
 		"../../schema/organization.yaml", "../../schema/resources.yaml",
-		"../../schema/resources.lookups.yaml", "../../schema/schema.zed")
+		"../../schema/lookups/resources.yaml", "../../schema/schema.zed")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "ok: 4 files, 0 failures, 0 warnings")
 	assert.Contains(t, out, "(100%)")
