@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,8 +19,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 
+	datastorecfg "github.com/authzed/spicedb/pkg/cmd/datastore"
 	"github.com/authzed/spicedb/pkg/datastore"
+	"github.com/authzed/spicedb/pkg/datastore/migration"
+	"github.com/authzed/spicedb/pkg/migrate"
 	"github.com/authzed/spicedb/pkg/tuple"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/spicegate/spicegate/datastore/sqlite"
 )
@@ -61,13 +66,16 @@ func loadedServer(b *testing.B, engine string) *benchServer {
 	}
 	shape := benchShape()
 	s := &benchServer{}
-	if engine == "sqlite" {
+	switch engine {
+	case "sqlite":
 		dir, err := os.MkdirTemp("", "spicegate-bench")
 		require.NoError(b, err)
 		s.ds, err = sqlite.New(context.Background(), filepath.Join(dir, "bench.sqlite"))
 		require.NoError(b, err)
 		s.conn = startServerUntilExit(b, s.ds)
-	} else {
+	case "postgres":
+		s.conn = startPostgresServerUntilExit(b)
+	default:
 		s.conn = startServerUntilExit(b, nil)
 	}
 	writeSchema(b, s.conn)
@@ -172,7 +180,7 @@ func check(b *testing.B, conn grpc.ClientConnInterface, c *v1.Consistency, typ, 
 //     time, fully consistent: nothing is cached, the whole check is computed.
 func BenchmarkCheckDatasetView(b *testing.B) {
 	shape := benchShape()
-	for _, engine := range []string{"sqlite", "memory"} {
+	for _, engine := range benchEngines() {
 		b.Run(engine+"/session", func(b *testing.B) {
 			s := loadedServer(b, engine)
 			o := rand.IntN(shape.orgs)
@@ -198,7 +206,7 @@ func BenchmarkCheckDatasetView(b *testing.B) {
 // least as fresh as the load, and fully consistent.
 func BenchmarkCheckOrgDeploy(b *testing.B) {
 	shape := benchShape()
-	for _, engine := range []string{"sqlite", "memory"} {
+	for _, engine := range benchEngines() {
 		for _, c := range []string{"at_least_as_fresh", "fully_consistent"} {
 			b.Run(engine+"/"+c, func(b *testing.B) {
 				s := loadedServer(b, engine)
@@ -223,7 +231,7 @@ func BenchmarkCheckOrgDeploy(b *testing.B) {
 // organization for one member, in one CheckBulkPermissions call.
 func BenchmarkBulkCheck100Datasets(b *testing.B) {
 	shape := benchShape()
-	for _, engine := range []string{"sqlite", "memory"} {
+	for _, engine := range benchEngines() {
 		b.Run(engine, func(b *testing.B) {
 			s := loadedServer(b, engine)
 			measure(b, opsCap(engine), func(rnd *rand.Rand) {
@@ -254,7 +262,7 @@ func BenchmarkBulkCheck100Datasets(b *testing.B) {
 // (all of the organization's).
 func BenchmarkLookupResourcesDatasets(b *testing.B) {
 	shape := benchShape()
-	for _, engine := range []string{"sqlite", "memory"} {
+	for _, engine := range benchEngines() {
 		b.Run(engine, func(b *testing.B) {
 			s := loadedServer(b, engine)
 			measure(b, opsCap(engine), func(rnd *rand.Rand) {
@@ -375,6 +383,42 @@ func BenchmarkColdStart(b *testing.B) {
 		stop()
 		require.NoError(b, ds.Close())
 	}
+}
+
+// benchEngines are the datastores the benchmarks compare in one run: the
+// SQLite one, SpiceDB's memory datastore, and SpiceDB's PostgreSQL datastore
+// when SPICEGATE_BENCH_POSTGRES_URI names a role that may create databases
+// (scripts/postgres.sh makes one).
+func benchEngines() []string {
+	engines := []string{"sqlite", "memory"}
+	if os.Getenv("SPICEGATE_BENCH_POSTGRES_URI") != "" {
+		engines = append(engines, "postgres")
+	}
+	return engines
+}
+
+// startPostgresServerUntilExit starts a server on SpiceDB's PostgreSQL
+// datastore, in a database of its own (created, migrated to head).
+func startPostgresServerUntilExit(b *testing.B) *grpc.ClientConn {
+	admin := os.Getenv("SPICEGATE_BENCH_POSTGRES_URI")
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin)
+	require.NoError(b, err)
+	defer conn.Close(ctx)
+	name := fmt.Sprintf("spicegate_bench_%d", os.Getpid())
+	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name)
+	require.NoError(b, err)
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
+	require.NoError(b, err)
+	u, err := url.Parse(admin)
+	require.NoError(b, err)
+	u.Path = "/" + name
+	require.NoError(b, migration.Run(ctx, &migration.Config{DatastoreEngine: "postgres", DatastoreURI: u.String(),
+		Timeout: time.Hour, BatchSize: 1000}, migrate.Head))
+	cfg := datastorecfg.DefaultDatastoreConfig()
+	cfg.Engine, cfg.URI = "postgres", u.String()
+	c, _ := startServerWithConfigNoCleanup(b, cfg)
+	return c
 }
 
 // opsCap caps the operations on the memory datastore at the full size.

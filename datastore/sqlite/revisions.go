@@ -106,13 +106,21 @@ func (d *Datastore) OptimizedRevision(ctx context.Context) (datastore.RevisionWi
 	}
 	bucketStart := now.Truncate(q)
 	var rev int64
-	var inBucket bool
+	var inBucket, youngerThanBucket bool
 	err := d.readDB.QueryRowContext(ctx, `SELECT COALESCE(
 		(SELECT id FROM transactions WHERE timestamp >= ? ORDER BY timestamp LIMIT 1),
 		(SELECT MAX(id) FROM transactions)),
-		EXISTS (SELECT 1 FROM transactions WHERE timestamp >= ?)`, bucketStart.UnixNano(), bucketStart.UnixNano()).Scan(&rev, &inBucket)
+		EXISTS (SELECT 1 FROM transactions WHERE timestamp >= ?),
+		(SELECT MIN(timestamp) FROM transactions) > ?`, bucketStart.UnixNano(), bucketStart.UnixNano(), bucketStart.UnixNano()).Scan(&rev, &inBucket, &youngerThanBucket)
 	if err != nil {
 		return datastore.RevisionWithSchemaHash{}, fmt.Errorf("compute optimized revision: %w", err)
+	}
+	if youngerThanBucket {
+		// The store was created within this bucket: rounding down lands
+		// before its first revision, which would hide the schema written
+		// at start-up. Advertise the head instead, as SpiceDB's memory
+		// datastore does (not cached: the head moves).
+		return d.HeadRevision(ctx)
 	}
 	// The head may have been committed after the query's snapshot; never
 	// return a revision newer than what this process knows is committed.

@@ -38,7 +38,21 @@ func startServer(tb testing.TB, ds datastore.Datastore) *grpc.ClientConn {
 // startServerNoCleanup is startServer whose caller stops the server.
 func startServerNoCleanup(tb testing.TB, ds datastore.Datastore) (*grpc.ClientConn, func()) {
 	tb.Helper()
-	opts := []server.ConfigOption{
+	opts := serverOptions()
+	if ds != nil {
+		opts = append(opts, server.WithDatastore(ds))
+	} else {
+		cfg := datastorecfg.DefaultDatastoreConfig()
+		cfg.Engine = "memory"
+		opts = append(opts, server.WithDatastoreConfig(*cfg))
+	}
+	return startServerWithOptions(tb, opts)
+}
+
+// serverOptions are how the tests run SpiceDB: on an in-memory network,
+// as Spicegate embeds it.
+func serverOptions() []server.ConfigOption {
+	return []server.ConfigOption{
 		server.WithGRPCServer(util.GRPCServerConfig{Enabled: true, Network: util.BufferedNetwork}),
 		server.WithPresharedSecureKey(testKey),
 		server.WithHTTPGateway(util.HTTPServerConfig{HTTPEnabled: false}),
@@ -47,13 +61,17 @@ func startServerNoCleanup(tb testing.TB, ds datastore.Datastore) (*grpc.ClientCo
 		server.WithSilentlyDisableTelemetry(true),
 		server.WithEnableRelationshipExpiration(true),
 	}
-	if ds != nil {
-		opts = append(opts, server.WithDatastore(ds))
-	} else {
-		cfg := datastorecfg.DefaultDatastoreConfig()
-		cfg.Engine = "memory"
-		opts = append(opts, server.WithDatastoreConfig(*cfg))
-	}
+}
+
+// startServerWithConfigNoCleanup starts a server on a datastore SpiceDB
+// builds from cfg (the PostgreSQL one, for the benchmarks).
+func startServerWithConfigNoCleanup(tb testing.TB, cfg *datastorecfg.Config) (*grpc.ClientConn, func()) {
+	tb.Helper()
+	return startServerWithOptions(tb, append(serverOptions(), server.WithDatastoreConfig(*cfg)))
+}
+
+func startServerWithOptions(tb testing.TB, opts []server.ConfigOption) (*grpc.ClientConn, func()) {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	runnable, err := server.NewConfigWithOptionsAndDefaults(opts...).Complete(ctx)
 	require.NoError(tb, err)
