@@ -50,6 +50,20 @@ func AtLeastAsFresh(rev Revision) Consistency { return Consistency{kind: consist
 // it where a stale answer would be wrong, not everywhere.
 func FullyConsistent() Consistency { return Consistency{kind: consistencyFull} }
 
+// freshAfter is the consistency of a facade read that must see the
+// facade's own write at rev. fully_consistent is not enough: SpiceDB
+// shares one head-revision lookup among concurrent callers (a
+// singleflight), so a read that starts right after a write can be served
+// at a head taken before that write committed. at_least_as_fresh(rev)
+// cannot miss it, nor anything committed before it. With no write yet
+// (rev ""), it is fully consistent.
+func freshAfter(rev Revision) Consistency {
+	if rev == "" {
+		return FullyConsistent()
+	}
+	return AtLeastAsFresh(rev)
+}
+
 // AtExactSnapshot reads the data exactly as it was at rev (e.g. to page
 // through a listing at one point in time).
 func AtExactSnapshot(rev Revision) Consistency { return Consistency{kind: consistencyExact, rev: rev} }

@@ -74,7 +74,9 @@ func (c *Client) DeleteOrganization(ctx context.Context, org string) (Revision, 
 
 	for _, at := range artifactTypes {
 		ids := map[string]struct{}{}
-		for r, err := range c.read(ctx, filter(at.typ, "", RelOrganization, &orgSubject), FullyConsistent(), 0) {
+		// After the fence (and each page since): freshAfter, so that no
+		// artifact written before the fence is missed.
+		for r, err := range c.read(ctx, filter(at.typ, "", RelOrganization, &orgSubject), freshAfter(last), 0) {
 			if err != nil {
 				return last, translate(op, err)
 			}
@@ -84,7 +86,7 @@ func (c *Client) DeleteOrganization(ctx context.Context, org string) (Revision, 
 			continue
 		}
 		for _, relation := range at.relations {
-			rev, err := c.deleteWhere(ctx, op, filter(at.typ, "", relation, nil), func(r *v1.Relationship) bool {
+			rev, err := c.deleteWhere(ctx, op, filter(at.typ, "", relation, nil), freshAfter(last), func(r *v1.Relationship) bool {
 				_, ok := ids[r.GetResource().GetObjectId()]
 				return ok
 			})
@@ -96,7 +98,7 @@ func (c *Client) DeleteOrganization(ctx context.Context, org string) (Revision, 
 		if at.typ == TypeAPIToken {
 			// The owners' token indexes: user:X#api_token@api_token:ID.
 			tokens := Subject{Object: Object{Type: TypeAPIToken}}
-			rev, err := c.deleteWhere(ctx, op, filter(TypeUser, "", RelAPIToken, &tokens), func(r *v1.Relationship) bool {
+			rev, err := c.deleteWhere(ctx, op, filter(TypeUser, "", RelAPIToken, &tokens), freshAfter(last), func(r *v1.Relationship) bool {
 				_, ok := ids[r.GetSubject().GetObject().GetObjectId()]
 				return ok
 			})
@@ -130,9 +132,9 @@ func (c *Client) DeleteOrganization(ctx context.Context, org string) (Revision, 
 	return last, nil
 }
 
-// deleteWhere deletes the relationships the filter matches and keep
-// accepts, a page of deletions at a time.
-func (c *Client) deleteWhere(ctx context.Context, op string, f *v1.RelationshipFilter, keep func(*v1.Relationship) bool) (Revision, error) {
+// deleteWhere deletes the relationships the filter matches (read at cons)
+// and keep accepts, a page of deletions at a time.
+func (c *Client) deleteWhere(ctx context.Context, op string, f *v1.RelationshipFilter, cons Consistency, keep func(*v1.Relationship) bool) (Revision, error) {
 	var last Revision
 	var batch []*v1.RelationshipUpdate
 	flush := func() error {
@@ -146,7 +148,7 @@ func (c *Client) deleteWhere(ctx context.Context, op string, f *v1.RelationshipF
 		last, batch = rev, batch[:0]
 		return nil
 	}
-	for r, err := range c.read(ctx, f, FullyConsistent(), 0) {
+	for r, err := range c.read(ctx, f, cons, 0) {
 		if err != nil {
 			return last, translate(op, err)
 		}

@@ -100,12 +100,12 @@ func (c *Client) invitingRole(ctx context.Context, op, org, inviter string) (pre
 }
 
 // deleteInvitesBy deletes the pending invites inviter sent in org (by
-// their object IDs: the secrets are not known here) and
+// their object IDs: the secrets are not known here), reading at cons, and
 // returns the revision of the last deletion ("" when there was none).
-func (c *Client) deleteInvitesBy(ctx context.Context, op, org, inviter string) (Revision, error) {
+func (c *Client) deleteInvitesBy(ctx context.Context, op, org, inviter string, cons Consistency) (Revision, error) {
 	u := User(inviter)
 	var ids []string
-	for r, err := range c.read(ctx, filter(TypeInvite, "", RelInviter, &u), FullyConsistent(), 0) {
+	for r, err := range c.read(ctx, filter(TypeInvite, "", RelInviter, &u), cons, 0) {
 		if err != nil {
 			return "", translate(op, err)
 		}
@@ -114,7 +114,7 @@ func (c *Client) deleteInvitesBy(ctx context.Context, op, org, inviter string) (
 	o := Organization(org).Subject()
 	var last Revision
 	for _, id := range ids {
-		inOrg, err := c.exists(ctx, filter(TypeInvite, id, RelOrganization, &o), FullyConsistent())
+		inOrg, err := c.exists(ctx, filter(TypeInvite, id, RelOrganization, &o), cons)
 		if err != nil {
 			return "", translate(op, err)
 		}
@@ -208,7 +208,7 @@ func (c *Client) AcceptInvite(ctx context.Context, id, userID string) (Member, R
 		}
 		return Member{}, "", opErr(op, ErrNotFound, "invite is no longer valid: its inviter may no longer invite")
 	}
-	if _, err := c.clearFormerMembership(ctx, op, info.Org, userID); err != nil {
+	if _, err := c.clearFormerMembership(ctx, op, info.Org, userID, FullyConsistent()); err != nil {
 		return Member{}, "", err
 	}
 

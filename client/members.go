@@ -64,7 +64,7 @@ func (c *Client) AddMember(ctx context.Context, org, userID string, role Role) (
 	if !role.invitable() {
 		return "", argErr("role", string(role), "must be user or readonly (the support account is listed by CreateOrganization)")
 	}
-	if _, err := c.clearFormerMembership(ctx, "AddMember", org, userID); err != nil {
+	if _, err := c.clearFormerMembership(ctx, "AddMember", org, userID, FullyConsistent()); err != nil {
 		return "", err
 	}
 	updates := []*v1.RelationshipUpdate{create(rel(Organization(org), string(role), User(userID)))}
@@ -107,7 +107,7 @@ func (c *Client) ChangeRole(ctx context.Context, org, userID string, role Role) 
 		// A promotion: the member cannot invite now, so its invites are
 		// dead ones and no new one can appear before the role changes
 		// (the write below requires the role read here).
-		if _, err := c.deleteInvitesBy(ctx, op, org, userID); err != nil {
+		if _, err := c.deleteInvitesBy(ctx, op, org, userID, FullyConsistent()); err != nil {
 			return "", err
 		}
 	}
@@ -129,7 +129,7 @@ func (c *Client) ChangeRole(ctx context.Context, org, userID string, role Role) 
 	if err != nil || role.invites() {
 		return rev, err
 	}
-	return c.after(rev)(c.deleteInvitesBy(ctx, op, org, userID))
+	return c.after(rev)(c.deleteInvitesBy(ctx, op, org, userID, freshAfter(rev)))
 }
 
 // RemoveMember removes a user from an organization, with every API token
@@ -141,7 +141,9 @@ func (c *Client) ChangeRole(ctx context.Context, org, userID string, role Role) 
 // for nothing (the schema ties them to the owner's role), and no new token
 // or invite can be made for the user (their writes require the membership
 // as a precondition). The tokens and invites are then deleted: the list is
-// complete, since nothing can be added to it any more.
+// complete, since nothing can be added to it any more. A removal cut off
+// between the two steps is finished by retrying it: the retry answers
+// ErrNotFound, and deletes what the first attempt left behind.
 func (c *Client) RemoveMember(ctx context.Context, org, userID string) (Revision, error) {
 	const op = "RemoveMember"
 	if err := validateOrgUser(org, userID); err != nil {
@@ -159,10 +161,20 @@ func (c *Client) RemoveMember(ctx context.Context, org, userID string) (Revision
 		mustExist(memberFilter(org, userID), opErr("", ErrNotFound, "user %q is not a member of %q", userID, org)),
 	}
 	rev, err := c.write(ctx, op, updates, pres, false)
+	if errors.Is(err, ErrNotFound) {
+		// Not a member (any more): perhaps an earlier removal lost its
+		// connection between its two writes. Retrying it must finish the
+		// job, so the tokens and invites such a removal left behind are
+		// deleted now; the answer stays "not a member".
+		if _, cerr := c.clearFormerMembership(ctx, op, org, userID, FullyConsistent()); cerr != nil && !errors.Is(cerr, ErrAlreadyExists) {
+			return "", cerr
+		}
+		return "", err
+	}
 	if err != nil {
 		return "", err
 	}
-	cleared, err := c.clearFormerMembership(ctx, op, org, userID)
+	cleared, err := c.clearFormerMembership(ctx, op, org, userID, freshAfter(rev))
 	if errors.Is(err, ErrAlreadyExists) {
 		return rev, nil // added again meanwhile: that addition cleared the rest
 	}
@@ -175,16 +187,17 @@ func (c *Client) RemoveMember(ctx context.Context, org, userID string) (Revision
 // creating a token or an invite requires the membership (the inviting
 // role) as a write precondition. It returns the revision of its last
 // deletion ("" for none), or fails with ErrAlreadyExists, and deletes
-// nothing, when userID is a member.
-func (c *Client) clearFormerMembership(ctx context.Context, op, org, userID string) (Revision, error) {
-	member, err := c.exists(ctx, memberFilter(org, userID), FullyConsistent())
+// nothing, when userID is a member. It reads at cons: after the caller's
+// own write, freshAfter that write.
+func (c *Client) clearFormerMembership(ctx context.Context, op, org, userID string, cons Consistency) (Revision, error) {
+	member, err := c.exists(ctx, memberFilter(org, userID), cons)
 	if err != nil {
 		return "", translate(op, err)
 	}
 	if member {
 		return "", opErr(op, ErrAlreadyExists, "user %q is already a member of %q", userID, org)
 	}
-	tokens, err := c.tokensOf(ctx, org, userID)
+	tokens, err := c.tokensOf(ctx, org, userID, cons)
 	if err != nil {
 		return "", translate(op, err)
 	}
@@ -196,7 +209,7 @@ func (c *Client) clearFormerMembership(ctx context.Context, op, org, userID stri
 	if err != nil {
 		return "", err
 	}
-	return c.after(last)(c.deleteInvitesBy(ctx, op, org, userID))
+	return c.after(last)(c.deleteInvitesBy(ctx, op, org, userID, cons))
 }
 
 // after returns a function that keeps rev when a later step wrote nothing.

@@ -117,6 +117,29 @@ func TestComingBackDoesNotReviveWhatARemovalLeftBehind(t *testing.T) {
 	require.ErrorIs(t, err, client.ErrNotFound, "ursula's old invite stays dead")
 }
 
+// A removal cut off after its first write is finished by retrying it.
+func TestARetriedRemovalFinishesAnInterruptedOne(t *testing.T) {
+	s := startServer(t)
+	c := s.Client(t)
+	seedOrgs(t, c)
+	ctx := t.Context()
+	tok, _, err := c.CreateAPIToken(ctx, "acme", "rita")
+	require.NoError(t, err)
+	inv, err := c.CreateInvite(ctx, "acme", "alice", client.RoleReadonly, time.Hour)
+	require.NoError(t, err)
+	rawDelete(t, s, roleFilter("acme", client.RelReadonly, "rita"))
+	rawDelete(t, s, roleFilter("acme", client.RelUser, "alice"))
+
+	for _, who := range []string{"rita", "alice"} {
+		_, err = c.As(client.User("support")).RemoveMember(ctx, "acme", who)
+		require.ErrorIs(t, err, client.ErrNotFound, "%s is no member any more", who)
+	}
+	_, err = c.APIToken(ctx, tok, client.WithConsistency(client.FullyConsistent()))
+	require.ErrorIs(t, err, client.ErrNotFound, "the retry deleted the token the removal left behind")
+	_, err = c.GetInvite(ctx, inv.ID)
+	require.ErrorIs(t, err, client.ErrNotFound, "and the invite")
+}
+
 func TestInvitesDieWithTheInvitersRoleAndStayDead(t *testing.T) {
 	s := startServer(t)
 	c := s.Client(t)

@@ -110,16 +110,12 @@ func (c *Client) ListAPITokens(ctx context.Context, org, owner string, opts ...C
 	if err != nil {
 		return nil, err
 	}
-	ids, err := c.tokensOfAt(ctx, org, owner, cc.consistency)
+	ids, err := c.tokensOf(ctx, org, owner, cc.consistency)
 	return ids, translate("ListAPITokens", err)
 }
 
-// tokensOf lists owner's tokens in org, fully consistent (for deletions).
-func (c *Client) tokensOf(ctx context.Context, org, owner string) ([]string, error) {
-	return c.tokensOfAt(ctx, org, owner, FullyConsistent())
-}
-
-func (c *Client) tokensOfAt(ctx context.Context, org, owner string, cons Consistency) ([]string, error) {
+// tokensOf lists owner's tokens in org, read at cons.
+func (c *Client) tokensOf(ctx context.Context, org, owner string, cons Consistency) ([]string, error) {
 	var all []string
 	for r, err := range c.read(ctx, filter(TypeUser, owner, RelAPIToken, nil), cons, 0) {
 		if err != nil {
