@@ -32,8 +32,8 @@ var artifactTypes = []struct {
 // First it fences the organization off, in that order: its platform
 // listing goes, so that no write into it can succeed any more (creating
 // an artifact, a token, an invite or a membership requires the listing as
-// a write precondition), then its User and Read-only members, who lose
-// every access at once. The support account stays until the end, so that
+// a write precondition), then the roles its User and Read-only members'
+// API tokens hold, then those of the members themselves. The support account stays until the end, so that
 // support may resume an interrupted deletion.
 //
 // An organization with 100,000 artifacts does not fit in one write, so the
@@ -60,8 +60,11 @@ func (c *Client) DeleteOrganization(ctx context.Context, org string) (Revision, 
 	}
 
 	everyUser := Subject{Object: Object{Type: TypeUser}}
+	everyToken := Subject{Object: Object{Type: TypeAPIToken}}
 	for _, f := range []*v1.RelationshipFilter{
 		filter(TypePlatform, PlatformID, RelOrganization, &orgSubject),
+		filter(TypeOrganization, org, RelUser, &everyToken),
+		filter(TypeOrganization, org, RelReadonly, &everyToken),
 		filter(TypeOrganization, org, RelUser, &everyUser),
 		filter(TypeOrganization, org, RelReadonly, &everyUser),
 	} {

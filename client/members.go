@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 )
@@ -77,10 +78,12 @@ func (c *Client) AddMember(ctx context.Context, org, userID string, role Role) (
 
 // ChangeRole switches a member's role in one write: the other roles are
 // deleted and the new one written together, so the user never holds two
-// roles or none. It fails with ErrNotFound when the user is not a member,
-// and with ErrConflict when the role changed between its read and the
-// write (of concurrent changes, some may fail; the member always holds
-// exactly one role). Changing to the role already held is a harmless no-op.
+// roles or none, and the API tokens the member created in org switch in
+// the same write (a token holds its owner's role). It fails with
+// ErrNotFound when the user is not a member, and with ErrConflict when the
+// role changed between its read and the write (of concurrent changes, some
+// may fail; the member always holds exactly one role). Changing to the
+// role already held is a harmless no-op.
 //
 // Invites live only while their inviter may invite (invite#vouched). A
 // member who loses the User role loses its pending invites: they are
@@ -111,25 +114,70 @@ func (c *Client) ChangeRole(ctx context.Context, org, userID string, role Role) 
 			return "", err
 		}
 	}
-	o := Organization(org)
-	var updates []*v1.RelationshipUpdate
-	for _, r := range roles {
-		if r != role {
-			updates = append(updates, remove(rel(o, string(r), User(userID))))
-		}
-	}
-	updates = append(updates, touch(rel(o, string(role), User(userID))))
-	u := User(userID)
-	pres := []precondition{
-		orgExists(org),
-		mustExist(memberFilter(org, userID), opErr("", ErrNotFound, "user %q is not a member of %q", userID, org)),
-		mustExist(filter(TypeOrganization, org, string(current), &u), opErr("", ErrConflict, "the role of %q in %q changed meanwhile", userID, org)),
-	}
-	rev, err := c.write(ctx, op, updates, pres, false) // not retried: the role precondition makes it no longer idempotent
+	rev, err := c.moveRole(ctx, op, org, userID, current, role) // not retried: the role precondition makes it no longer idempotent
 	if err != nil || role.invites() {
 		return rev, err
 	}
 	return c.after(rev)(c.deleteInvitesBy(ctx, op, org, userID, freshAfter(rev)))
+}
+
+// roleChangeFence is how long a role change may take between its two
+// writes before its fence expires by itself (and the change fails).
+const roleChangeFence = 30 * time.Second
+
+// moveRole changes userID's role in org from one role to another ("" to
+// remove it), with the role every API token of userID in org holds, in one
+// write: the owner and its tokens never hold different roles.
+//
+// The tokens must be listed before that write, and a token created between
+// the listing and the write would keep the old role. So a fence goes
+// first: organization#role_change@user, which token creation requires to
+// be absent. After it, no token can be added, the listing is complete, and
+// the second write, which requires the fence (still unexpired) and the old
+// role, moves everything and takes the fence down.
+func (c *Client) moveRole(ctx context.Context, op, org, userID string, from, to Role) (Revision, error) {
+	o := Organization(org)
+	u := User(userID)
+	holds := mustExist(filter(TypeOrganization, org, string(from), &u), opErr("", ErrConflict, "the role of %q in %q changed meanwhile", userID, org))
+	pres := []precondition{
+		orgExists(org),
+		mustExist(memberFilter(org, userID), opErr("", ErrNotFound, "user %q is not a member of %q", userID, org)),
+		holds,
+	}
+	fenced, err := c.write(ctx, op, []*v1.RelationshipUpdate{touch(expiring(rel(o, RelRoleChange, u), time.Now().Add(roleChangeFence)))}, pres, false)
+	if err != nil {
+		return "", err
+	}
+	tokens, err := c.tokensOf(ctx, org, userID, freshAfter(fenced))
+	if err != nil {
+		return "", translate(op, err)
+	}
+	// Every other role goes, not only from: whatever the owner or a token
+	// held, afterwards it holds exactly the new role, or none.
+	var updates []*v1.RelationshipUpdate
+	move := func(s Subject) {
+		for _, r := range roles {
+			if r != to {
+				updates = append(updates, remove(rel(o, string(r), s)))
+			}
+		}
+		if to != "" {
+			updates = append(updates, touch(rel(o, string(to), s)))
+		}
+	}
+	move(u)
+	for _, t := range tokens {
+		move(Token(t).Subject())
+	}
+	updates = append(updates, remove(rel(o, RelRoleChange, u)))
+	if len(updates) > c.cfg.maxWriteSize {
+		// Nothing moved; the fence expires by itself.
+		return "", opErr(op, ErrConflict, "%s has %d API tokens in %s, too many to move in one write (%d updates at most): delete some first",
+			userID, len(tokens), org, c.cfg.maxWriteSize)
+	}
+	pres = append(pres, mustExist(filter(TypeOrganization, org, RelRoleChange, &u),
+		opErr("", ErrConflict, "the role change of %q in %q took too long, or another one ran meanwhile", userID, org)))
+	return c.write(ctx, op, updates, pres, false)
 }
 
 // RemoveMember removes a user from an organization, with every API token
@@ -137,11 +185,12 @@ func (c *Client) ChangeRole(ctx context.Context, org, userID string, role Role) 
 // ErrNotFound when the user is not a member. The support account cannot be
 // removed.
 //
-// The roles go first, in one write: from that moment the user's tokens act
-// for nothing (the schema ties them to the owner's role), and no new token
-// or invite can be made for the user (their writes require the membership
-// as a precondition). The tokens and invites are then deleted: the list is
-// complete, since nothing can be added to it any more. A removal cut off
+// The roles go first: the user's and, in the same write, those its tokens
+// hold (see ChangeRole), so that the user and its tokens lose every right
+// at once; no new token or invite can be made for the user after it (their
+// writes require the membership as a precondition). The tokens and invites
+// are then deleted: the list is complete, since nothing can be added to it
+// any more. A removal cut off
 // between the two steps is finished by retrying it: the retry answers
 // ErrNotFound, and deletes what the first attempt left behind.
 func (c *Client) RemoveMember(ctx context.Context, org, userID string) (Revision, error) {
@@ -152,15 +201,18 @@ func (c *Client) RemoveMember(ctx context.Context, org, userID string) (Revision
 	if userID == c.cfg.supportUser {
 		return "", argErr("user", userID, "is the support account, which every organization lists")
 	}
-	o := Organization(org)
-	var updates []*v1.RelationshipUpdate
-	for _, r := range roles {
-		updates = append(updates, remove(rel(o, string(r), User(userID))))
-	}
-	pres := []precondition{
-		mustExist(memberFilter(org, userID), opErr("", ErrNotFound, "user %q is not a member of %q", userID, org)),
-	}
-	rev, err := c.write(ctx, op, updates, pres, false)
+	var rev Revision
+	err := c.retryConflicts(ctx, func() error {
+		current, err := c.RoleOf(ctx, org, userID, WithConsistency(FullyConsistent()))
+		if errors.Is(err, ErrNotFound) {
+			return opErr(op, ErrNotFound, "user %q is not a member of %q", userID, org)
+		}
+		if err != nil {
+			return translate(op, err)
+		}
+		rev, err = c.moveRole(ctx, op, org, userID, current, "")
+		return err
+	})
 	if errors.Is(err, ErrNotFound) {
 		// Not a member (any more): perhaps an earlier removal lost its
 		// connection between its two writes. Retrying it must finish the
@@ -203,7 +255,7 @@ func (c *Client) clearFormerMembership(ctx context.Context, op, org, userID stri
 	}
 	var updates []*v1.RelationshipUpdate
 	for _, t := range tokens {
-		updates = append(updates, tokenRelationships(remove, org, userID, t)...)
+		updates = append(updates, tokenRelationships(remove, org, userID, t, roles...)...)
 	}
 	last, err := c.writeBatches(ctx, op, updates)
 	if err != nil {

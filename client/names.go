@@ -26,6 +26,7 @@ const (
 	RelReadonly       = "readonly"        // organization: the Read-only role
 	RelSupport        = "support"         // organization: the support account
 	RelAPIToken       = "api_token"       // organization, user: token indexes
+	RelRoleChange     = "role_change"     // organization: the fence of a role change
 	RelOrganization   = "organization"    // every artifact, private LLMs, platform
 	RelOwner          = "owner"           // dataset, adapter_repository, api_token
 	RelRepository     = "repository"      // training_job

@@ -2,6 +2,8 @@ package client_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/spicegate/spicegate/client"
 	"github.com/spicegate/spicegate/internal/spicedbtest"
@@ -26,6 +29,22 @@ func rawDelete(t *testing.T, s *spicedbtest.Server, f *v1.RelationshipFilter) {
 func roleFilter(org, role, user string) *v1.RelationshipFilter {
 	return &v1.RelationshipFilter{ResourceType: client.TypeOrganization, OptionalResourceId: org, OptionalRelation: role,
 		OptionalSubjectFilter: &v1.SubjectFilter{SubjectType: client.TypeUser, OptionalSubjectId: user}}
+}
+
+func tokenRoleFilter(org, role, token string) *v1.RelationshipFilter {
+	return &v1.RelationshipFilter{ResourceType: client.TypeOrganization, OptionalResourceId: org, OptionalRelation: role,
+		OptionalSubjectFilter: &v1.SubjectFilter{SubjectType: client.TypeAPIToken, OptionalSubjectId: token}}
+}
+
+// interruptedRemoval leaves org as a removal cut off after its first
+// write would: the roles of user and of its tokens are gone (they go in
+// one write), the tokens themselves and the invites remain.
+func interruptedRemoval(t *testing.T, s *spicedbtest.Server, org, role, user string, tokens ...string) {
+	t.Helper()
+	rawDelete(t, s, roleFilter(org, role, user))
+	for _, tok := range tokens {
+		rawDelete(t, s, tokenRoleFilter(org, role, tok))
+	}
 }
 
 // The attack of issue #8: a Read-only member's token minted a token for
@@ -78,6 +97,82 @@ func TestTokenCannotMintATokenForAnyoneButItsOwner(t *testing.T) {
 	assert.Equal(t, client.Member{UserID: "rita", Role: client.RoleUser}, m)
 }
 
+// A token holds its owner's role: token creations racing a demotion end
+// with every surviving token Read-only, like its owner, never User.
+func TestTokensCreatedDuringADemotionNeverOutrankTheOwner(t *testing.T) {
+	c := newClient(t)
+	seedOrgs(t, c)
+	ctx := t.Context()
+	support := c.As(client.User("support"))
+	for round := range 3 {
+		owner := fmt.Sprintf("demoted-%d", round)
+		_, err := c.AddMember(ctx, "acme", owner, client.RoleUser)
+		require.NoError(t, err)
+		ids := make(chan string, 100)
+		var failures atomic.Int64
+		var lastErr atomic.Value
+		var wg sync.WaitGroup
+		for range 100 {
+			wg.Go(func() {
+				id, _, err := c.As(client.User(owner)).CreateAPIToken(ctx, "acme", "")
+				if err == nil {
+					ids <- id
+					return
+				}
+				failures.Add(1)
+				lastErr.Store(err.Error())
+			})
+		}
+		wg.Go(func() {
+			_, err := support.ChangeRole(ctx, "acme", owner, client.RoleReadonly)
+			assert.NoError(t, err, "the demotion")
+		})
+		wg.Wait()
+		close(ids)
+		role, err := c.RoleOf(ctx, "acme", owner, client.WithConsistency(client.FullyConsistent()))
+		require.NoError(t, err)
+		require.Equal(t, client.RoleReadonly, role)
+		n := 0
+		for id := range ids {
+			n++
+			tok := client.APIToken(id)
+			assert.True(t, allowed(t, c, tok, client.PermViewDataset, client.Organization("acme")), "token %s of a Read-only member views", id)
+			assert.False(t, allowed(t, c, tok, client.PermDeploy, client.Organization("acme")), "token %s outranks its Read-only owner", id)
+		}
+		t.Logf("round %d: %d tokens created around the demotion, %d refused (%v)", round, n, failures.Load(), lastErr.Load())
+	}
+}
+
+// A role change cut off after its fence: token creation refuses (rather
+// than pick a role that may be about to change), and the next role change
+// takes the fence over and takes it down.
+func TestAnInterruptedRoleChangeBlocksTokensUntilTheNextOne(t *testing.T) {
+	s := startServer(t)
+	c := s.Client(t)
+	seedOrgs(t, c)
+	ctx := t.Context()
+	tok, _, err := c.CreateAPIToken(ctx, "acme", "rita")
+	require.NoError(t, err)
+	_, err = v1.NewPermissionsServiceClient(s.Conn(t)).WriteRelationships(ctx, &v1.WriteRelationshipsRequest{Updates: []*v1.RelationshipUpdate{{
+		Operation: v1.RelationshipUpdate_OPERATION_TOUCH,
+		Relationship: &v1.Relationship{
+			Resource: &v1.ObjectReference{ObjectType: client.TypeOrganization, ObjectId: "acme"}, Relation: client.RelRoleChange,
+			Subject:           &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: client.TypeUser, ObjectId: "rita"}},
+			OptionalExpiresAt: timestamppb.New(time.Now().Add(time.Hour)),
+		},
+	}}})
+	require.NoError(t, err)
+	_, _, err = c.CreateAPIToken(ctx, "acme", "rita")
+	require.ErrorIs(t, err, client.ErrConflict)
+
+	_, err = c.As(client.User("support")).ChangeRole(ctx, "acme", "rita", client.RoleUser)
+	require.NoError(t, err)
+	assert.True(t, allowed(t, c, client.APIToken(tok), client.PermDeploy, client.Organization("acme")), "the token moved with its owner")
+	promoted, _, err := c.CreateAPIToken(ctx, "acme", "rita")
+	require.NoError(t, err, "the fence is down")
+	assert.True(t, allowed(t, c, client.APIToken(promoted), client.PermDeploy, client.Organization("acme")))
+}
+
 func TestTokensCreatedDuringARemovalNeverAct(t *testing.T) {
 	c := newClient(t)
 	seedOrgs(t, c)
@@ -85,8 +180,9 @@ func TestTokensCreatedDuringARemovalNeverAct(t *testing.T) {
 	t.Logf("%d token creations won their race against the removal (and were deleted with it)", created)
 }
 
-// A removal interrupted between its two writes leaves tokens that act for
-// nothing; coming back must not revive them.
+// A removal interrupted after its first write (the roles, the owner's and
+// its tokens' together) leaves tokens that act for nothing; coming back
+// must not revive them.
 func TestComingBackDoesNotReviveWhatARemovalLeftBehind(t *testing.T) {
 	s := startServer(t)
 	c := s.Client(t)
@@ -99,8 +195,8 @@ func TestComingBackDoesNotReviveWhatARemovalLeftBehind(t *testing.T) {
 	inv, err := c.CreateInvite(ctx, "acme", "ursula", client.RoleReadonly, time.Hour)
 	require.NoError(t, err)
 
-	rawDelete(t, s, roleFilter("acme", client.RelReadonly, "rita"))
-	rawDelete(t, s, roleFilter("acme", client.RelUser, "ursula"))
+	interruptedRemoval(t, s, "acme", client.RelReadonly, "rita", tok)
+	interruptedRemoval(t, s, "acme", client.RelUser, "ursula")
 	assert.False(t, allowed(t, c, client.APIToken(tok), client.PermMember, client.Organization("acme")), "the token acts for nothing at once")
 
 	_, err = c.AddMember(ctx, "acme", "rita", client.RoleUser)
@@ -127,8 +223,8 @@ func TestARetriedRemovalFinishesAnInterruptedOne(t *testing.T) {
 	require.NoError(t, err)
 	inv, err := c.CreateInvite(ctx, "acme", "alice", client.RoleReadonly, time.Hour)
 	require.NoError(t, err)
-	rawDelete(t, s, roleFilter("acme", client.RelReadonly, "rita"))
-	rawDelete(t, s, roleFilter("acme", client.RelUser, "alice"))
+	interruptedRemoval(t, s, "acme", client.RelReadonly, "rita", tok)
+	interruptedRemoval(t, s, "acme", client.RelUser, "alice")
 
 	for _, who := range []string{"rita", "alice"} {
 		_, err = c.As(client.User("support")).RemoveMember(ctx, "acme", who)

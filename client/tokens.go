@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 )
@@ -18,39 +19,65 @@ func newSecretID() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// tokenRelationships are the four relationships of a token: its
-// organization and owner, and the two indexes that let it act as its
-// owner (see schema.zed, definition api_token).
-func tokenRelationships(op func(*v1.Relationship) *v1.RelationshipUpdate, org, owner, token string) []*v1.RelationshipUpdate {
+// tokenRelationships are the relationships of a token: its organization
+// and owner, the two indexes organization#api_token and user#api_token,
+// and the roles it holds in its organization (its owner's; see
+// schema.zed, definitions organization and api_token).
+func tokenRelationships(op func(*v1.Relationship) *v1.RelationshipUpdate, org, owner, token string, roles ...Role) []*v1.RelationshipUpdate {
 	t := Token(token)
-	return []*v1.RelationshipUpdate{
+	// The roles first: should a deletion be split across writes, the token
+	// stops acting with the first.
+	var updates []*v1.RelationshipUpdate
+	for _, r := range roles {
+		updates = append(updates, op(rel(Organization(org), string(r), t.Subject())))
+	}
+	return append(updates,
 		op(rel(t, RelOrganization, Organization(org).Subject())),
 		op(rel(t, RelOwner, User(owner))),
 		op(rel(Organization(org), RelAPIToken, t.Subject())),
 		op(rel(Object{Type: TypeUser, ID: owner}, RelAPIToken, t.Subject())),
-	}
+	)
 }
 
 // CreateAPIToken creates an API token for owner in org and returns its ID
 // (128 random bits). The token acts with its owner's rights in org for as
-// long as both exist. It fails with ErrNotFound when owner is not a member
-// or the organization does not exist (or is being deleted); both are write
-// preconditions, so a token is never written for a member who was removed
-// meanwhile.
+// long as both exist: it holds its owner's role relationship itself, and
+// every role change or removal of the owner moves it along (see
+// ChangeRole). It fails with ErrNotFound when owner is not a member or the
+// organization does not exist (or is being deleted), and with ErrConflict
+// when the owner's role keeps changing meanwhile. Owner's role, and the
+// absence of a role change in progress, are write preconditions: a token
+// is never written for a member who was removed meanwhile, nor with a
+// role its owner no longer holds.
 func (c *Client) CreateAPIToken(ctx context.Context, org, owner string) (string, Revision, error) {
+	const op = "CreateAPIToken"
 	if err := validateOrgUser(org, owner); err != nil {
 		return "", "", err
 	}
 	id, err := newSecretID()
 	if err != nil {
-		return "", "", &Error{Op: "CreateAPIToken", Kind: ErrInternal, Err: err}
+		return "", "", &Error{Op: op, Kind: ErrInternal, Err: err}
 	}
-	pres := []precondition{
-		orgExists(org),
-		mustExist(memberFilter(org, owner), opErr("", ErrNotFound, "user %q is not a member of %q", owner, org)),
-		mustNotExist(filter(TypeAPIToken, id, "", nil), opErr("", ErrAlreadyExists, "token ID collision")),
-	}
-	rev, err := c.write(ctx, "CreateAPIToken", tokenRelationships(create, org, owner, id), pres, false)
+	var rev Revision
+	err = c.retryConflicts(ctx, func() error {
+		role, err := c.RoleOf(ctx, org, owner, WithConsistency(FullyConsistent()))
+		if errors.Is(err, ErrNotFound) {
+			return opErr(op, ErrNotFound, "user %q is not a member of %q", owner, org)
+		}
+		if err != nil {
+			return translate(op, err)
+		}
+		u := User(owner)
+		pres := []precondition{
+			orgExists(org),
+			mustExist(memberFilter(org, owner), opErr("", ErrNotFound, "user %q is not a member of %q", owner, org)),
+			mustExist(filter(TypeOrganization, org, string(role), &u), opErr("", ErrConflict, "the role of %q in %q changed meanwhile", owner, org)),
+			mustNotExist(filter(TypeOrganization, org, RelRoleChange, &u), opErr("", ErrConflict, "the role of %q in %q is being changed", owner, org)),
+			mustNotExist(filter(TypeAPIToken, id, "", nil), opErr("", ErrAlreadyExists, "token ID collision")),
+		}
+		rev, err = c.write(ctx, op, tokenRelationships(create, org, owner, id, role), pres, false)
+		return err
+	})
 	if err != nil {
 		return "", "", err
 	}
@@ -98,7 +125,7 @@ func (c *Client) DeleteAPIToken(ctx context.Context, tokenID string) (Revision, 
 	if err != nil {
 		return "", err
 	}
-	return c.write(ctx, "DeleteAPIToken", tokenRelationships(remove, info.Org, info.Owner, tokenID), nil, true)
+	return c.write(ctx, "DeleteAPIToken", tokenRelationships(remove, info.Org, info.Owner, tokenID, roles...), nil, true)
 }
 
 // ListAPITokens returns the IDs of the tokens owner created in org.

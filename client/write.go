@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"math/rand/v2"
 	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
@@ -271,4 +272,23 @@ func (c *Client) writeBatches(ctx context.Context, op string, updates []*v1.Rela
 		last = rev
 	}
 	return last, nil
+}
+
+// retryConflicts runs fn again (up to four times in all, after a short
+// pause) while it fails with ErrConflict: a read-then-write whose
+// precondition a concurrent write broke reads again and decides anew.
+func (c *Client) retryConflicts(ctx context.Context, fn func() error) error {
+	pause := 2 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if attempt == 4 || !errors.Is(err, ErrConflict) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause + time.Duration(rand.Int64N(int64(pause)))):
+		}
+		pause *= 2
+	}
 }

@@ -55,8 +55,10 @@ func (s *Seed) Updates() []*v1.RelationshipUpdate {
 		org := subj(client.TypeOrganization, o.ID, "")
 		add(touch(rel(client.TypePlatform, client.PlatformID, client.RelOrganization, org)),
 			touch(rel(client.TypeOrganization, o.ID, client.RelSupport, user(s.SupportUser))))
+		roleOf := map[string]client.Role{s.SupportUser: client.RoleSupport}
 		for _, m := range o.Members {
 			role, _ := client.ParseRole(m.Role)
+			roleOf[m.User] = role
 			for _, other := range []client.Role{client.RoleUser, client.RoleReadonly} {
 				if other != role {
 					add(del(rel(client.TypeOrganization, o.ID, string(other), user(m.User))))
@@ -86,7 +88,14 @@ func (s *Seed) Updates() []*v1.RelationshipUpdate {
 			add(touch(rel(client.TypeAPIToken, t.ID, client.RelOrganization, org)),
 				touch(rel(client.TypeAPIToken, t.ID, client.RelOwner, user(t.Owner))),
 				touch(rel(client.TypeOrganization, o.ID, client.RelAPIToken, token)),
-				touch(rel(client.TypeUser, t.Owner, client.RelAPIToken, token)))
+				touch(rel(client.TypeUser, t.Owner, client.RelAPIToken, token)),
+				// A token holds its owner's role (Validate made sure the owner is a member), and only that one.
+				touch(rel(client.TypeOrganization, o.ID, string(roleOf[t.Owner]), token)))
+			for _, other := range []client.Role{client.RoleUser, client.RoleReadonly, client.RoleSupport} {
+				if other != roleOf[t.Owner] {
+					add(del(rel(client.TypeOrganization, o.ID, string(other), token)))
+				}
+			}
 		}
 		for _, l := range o.PrivateLLMs {
 			add(touch(rel(client.TypeLLM, l, client.RelPrompter, subj(client.TypeOrganization, o.ID, client.PermMember))),

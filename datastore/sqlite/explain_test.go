@@ -20,8 +20,9 @@ import (
 	"github.com/spicegate/spicegate/datastore/sqlite"
 )
 
-// capturedQuery is one distinct SQL text a datastore ran, with the arguments
-// of its first run.
+// capturedQuery is one distinct SQL text a datastore ran for one step (the
+// same text in two steps is captured twice), with the arguments of its
+// first run.
 type capturedQuery struct {
 	sql  string
 	args []any
@@ -37,8 +38,9 @@ type queryCapture struct {
 func (c *queryCapture) observe(query string, args []any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.seen[query]; !ok {
-		c.seen[query] = capturedQuery{sql: query, args: append([]any(nil), args...), from: c.current}
+	key := c.current + "\x00" + query
+	if _, ok := c.seen[key]; !ok {
+		c.seen[key] = capturedQuery{sql: query, args: append([]any(nil), args...), from: c.current}
 	}
 }
 

@@ -277,21 +277,27 @@ func newFixture(t *testing.T, conn v1.PermissionsServiceClient) *fixture {
 			add(client.TypeOrganization, orgID, m[0], user(m[1]))
 		}
 	}
-	token := func(id, orgID, owner string) {
+	// A token holds its owner's role, as the facade writes it; "ex" left
+	// the organization (its token holds nothing).
+	token := func(id, orgID, owner, role string) {
 		tok := subj(client.TypeAPIToken, id, "")
 		add(client.TypeAPIToken, id, client.RelOrganization, org(orgID))
 		add(client.TypeAPIToken, id, client.RelOwner, user(owner))
 		add(client.TypeOrganization, orgID, client.RelAPIToken, tok)
 		add(client.TypeUser, owner, client.RelAPIToken, tok)
+		if role != "" {
+			add(client.TypeOrganization, orgID, role, tok)
+		}
 	}
+	roleIn := map[string]string{"alice": "user", "rita": "readonly", "support": "support"}
 	for _, u := range []string{"alice", "rita", "support"} {
-		token(f.token(u), o, u)
-		token(f.secondToken(u), o, u)
+		token(f.token(u), o, u, roleIn[u])
+		token(f.secondToken(u), o, u, roleIn[u])
 		add(client.TypeDataset, f.id("ds-"+u), client.RelOrganization, org(o))
 		add(client.TypeDataset, f.id("ds-"+u), client.RelOwner, user(u))
 	}
-	token(f.token("bob"), p, "bob")
-	token(f.token("ex"), o, "ex")
+	token(f.token("bob"), p, "bob", "user")
+	token(f.token("ex"), o, "ex", "")
 	add(client.TypeAdapterRepository, f.id("repo"), client.RelOrganization, org(o))
 	add(client.TypeAdapterRepository, f.id("repo"), client.RelOwner, user("alice"))
 	add(client.TypeTrainingJob, f.id("job"), client.RelOrganization, org(o))
