@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -51,11 +53,11 @@ func StartTCP(t testing.TB) *Server {
 	return start(t, FreeAddr(t))
 }
 
-// StartWithoutSchema starts SpiceDB on the memory datastore with no schema
+// StartWithoutSchema starts SpiceDB (see EngineEnv) with no schema
 // written, and returns an authenticated connection to it.
 func StartWithoutSchema(t testing.TB) *grpc.ClientConn {
 	t.Helper()
-	srv, err := embedded.Start(context.Background(), embedded.Config{PresharedKey: randomKey(t)})
+	srv, err := embedded.Start(context.Background(), config(t, randomKey(t), ""))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = srv.Stop() })
 	return connect(t, srv)
@@ -100,10 +102,32 @@ func Relationships(t testing.TB, conn grpc.ClientConnInterface) []string {
 	return out
 }
 
+// EngineEnv names the environment variable that picks the datastore of
+// the servers these helpers start: "memory" (the default: fast, and every
+// test starts from nothing) or "sqlite" (a file in the test's temporary
+// directory), so that the suites run on the embedded default too:
+//
+//	SPICEGATE_TEST_ENGINE=sqlite go test ./client/ ./internal/... ./seed/
+const EngineEnv = "SPICEGATE_TEST_ENGINE"
+
+// config is the embedded server's configuration of a test.
+func config(t testing.TB, key, addr string) embedded.Config {
+	t.Helper()
+	cfg := embedded.Config{PresharedKey: key, GRPCAddr: addr}
+	switch engine := os.Getenv(EngineEnv); engine {
+	case "", embedded.EngineMemory:
+	case embedded.EngineSQLite:
+		cfg.Engine, cfg.Path = embedded.EngineSQLite, filepath.Join(t.TempDir(), "spicegate.db")
+	default:
+		t.Fatalf("%s=%s: want memory or sqlite", EngineEnv, engine)
+	}
+	return cfg
+}
+
 func start(t testing.TB, addr string) *Server {
 	t.Helper()
 	key := randomKey(t)
-	srv, err := embedded.Start(context.Background(), embedded.Config{PresharedKey: key, GRPCAddr: addr})
+	srv, err := embedded.Start(context.Background(), config(t, key, addr))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = srv.Stop() })
 
