@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spicegate/spicegate/internal/httpapi"
 	"github.com/spicegate/spicegate/internal/service"
 )
 
@@ -73,6 +74,8 @@ Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`
 	f.StringVar(&cfg.SupportUser, "support-user", "support", "the vendor support account every organization lists (and the only one who may act as it is an admin token)")
 	f.BoolVar(&cfg.AllowSchemaRemovals, "allow-schema-removals", false, "apply a schema that removes definitions, relations or permissions")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for in-flight requests")
+	f.DurationVar(&cfg.HTTPRequestTimeout, "http-request-timeout", httpapi.DefaultRequestTimeout, "deadline of each HTTP request, SpiceDB's calls included (answered 504 past it)")
+	f.IntVar(&cfg.HTTPMaxInFlight, "http-max-in-flight", httpapi.DefaultMaxInFlight, "HTTP requests served at once; beyond, 503 with Retry-After at once")
 	root.AddCommand(c)
 }
 

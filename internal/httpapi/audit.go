@@ -28,6 +28,14 @@ func (s *Server) streamAudit(w http.ResponseWriter, r *http.Request) int {
 	if status != 0 {
 		return status
 	}
+	release, status := s.acquire(w, s.openStreams, "audit streams")
+	if status != 0 {
+		return status
+	}
+	defer release()
+	// A stream lives as long as its caller reads: the server's write
+	// deadline (for ordinary requests) does not apply.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		return writeError(w, &apiError{status: http.StatusInternalServerError, Code: "internal", Message: "streaming is not supported"})

@@ -1,10 +1,14 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/spicegate/spicegate/client"
 )
@@ -61,6 +65,8 @@ func toAPIError(err error) *apiError {
 		return &apiError{status: http.StatusConflict, Code: "already_exists", Message: msg}
 	case errors.Is(err, client.ErrConflict):
 		return &apiError{status: http.StatusConflict, Code: "conflict", Message: msg}
+	case deadlineExceeded(err):
+		return &apiError{status: http.StatusGatewayTimeout, Code: "deadline_exceeded", Message: "the permission store did not answer in time"}
 	case errors.Is(err, client.ErrUnavailable):
 		return &apiError{status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the permission store is unavailable"}
 	default:
@@ -76,4 +82,14 @@ func fieldOf(arg string) string {
 		return ActorHeader
 	}
 	return arg
+}
+
+// deadlineExceeded reports whether err is the end of the request's
+// deadline: the context's own, or SpiceDB's gRPC answer to it.
+func deadlineExceeded(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var st interface{ GRPCStatus() *status.Status }
+	return errors.As(err, &st) && st.GRPCStatus().Code() == codes.DeadlineExceeded
 }

@@ -11,6 +11,7 @@ import (
 	_ "embed" // for the OpenAPI document
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -29,6 +30,17 @@ func OpenAPI() []byte { return append([]byte(nil), openAPI...) }
 
 // DefaultMaxBodyBytes bounds a request body.
 const DefaultMaxBodyBytes = 1 << 20
+
+// Defaults of the limits in Config.
+const (
+	// DefaultRequestTimeout bounds one request's work, SpiceDB's included.
+	DefaultRequestTimeout = 10 * time.Second
+	// DefaultMaxInFlight is how many requests are served at once; more
+	// are refused at once with 503 and Retry-After.
+	DefaultMaxInFlight = 256
+	// DefaultMaxStreams is how many audit streams may be open at once.
+	DefaultMaxStreams = 16
+)
 
 // ActorHeader names who a write is made for, e.g. "user:alice" or
 // "api_token:ID": the service holding an act (or admin) token vouches that
@@ -56,6 +68,18 @@ type Config struct {
 	// Ready reports whether the service can answer (for /readyz); nil
 	// asks Client.Ready.
 	Ready func(context.Context) error
+	// RequestTimeout bounds each request's work, the calls to SpiceDB
+	// included (their gRPC deadline is the request's): past it the
+	// request fails with 504 (DefaultRequestTimeout when 0). Audit streams
+	// are exempt.
+	RequestTimeout time.Duration
+	// MaxInFlight caps the authenticated requests served at once
+	// (DefaultMaxInFlight when 0). Beyond it a request is answered 503
+	// with Retry-After at once: an overloaded store gets less work, not a
+	// queue that makes every answer late.
+	MaxInFlight int
+	// MaxStreams caps the open audit streams (DefaultMaxStreams when 0).
+	MaxStreams int
 }
 
 // Route is one operation of the API.
@@ -79,6 +103,8 @@ type Server struct {
 	metrics     *metrics
 	streams     context.Context
 	stopStreams context.CancelFunc
+	inFlight    chan struct{} // a semaphore of MaxInFlight
+	openStreams chan struct{} // a semaphore of MaxStreams
 }
 
 // StopStreams ends every open audit stream (their callers resume with the
@@ -100,7 +126,17 @@ func New(cfg Config) *Server {
 	if cfg.Ready == nil {
 		cfg.Ready = cfg.Client.Ready
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), metrics: newMetrics(cfg.Registry)}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), metrics: newMetrics(cfg.Registry),
+		inFlight: make(chan struct{}, cfg.MaxInFlight), openStreams: make(chan struct{}, cfg.MaxStreams)}
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	s.register()
 	return s
@@ -138,10 +174,18 @@ func (s *Server) handlePublic(method, path string, h http.HandlerFunc) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, scope Scope, h handler) int {
-	r, status := s.admit(w, r, scope)
+	release, status := s.acquire(w, s.inFlight, "requests")
 	if status != 0 {
 		return status
 	}
+	defer release()
+	r, status = s.admit(w, r, scope)
+	if status != 0 {
+		return status
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	r = r.WithContext(ctx)
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	r = withAudit(w, r)
 	status, body, rev, err := h(r)
@@ -162,6 +206,20 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, scope Scope, h ha
 	}
 	writeJSON(w, status, body)
 	return status
+}
+
+// acquire takes a place in sem, or answers 503 with Retry-After at once
+// (and returns the status) when there is none.
+func (s *Server) acquire(w http.ResponseWriter, sem chan struct{}, what string) (func(), int) {
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem }, 0
+	default:
+		s.metrics.errors.WithLabelValues("overloaded").Inc()
+		w.Header().Set("Retry-After", "1")
+		return nil, writeError(w, &apiError{status: http.StatusServiceUnavailable, Code: "overloaded",
+			Message: fmt.Sprintf("too many %s at once (%d): retry shortly", what, cap(sem))})
+	}
 }
 
 // admit authenticates the request and checks that its token's scope

@@ -71,6 +71,12 @@ type Config struct {
 	AllowSchemaRemovals bool
 	// ShutdownTimeout bounds the drain of in-flight requests.
 	ShutdownTimeout time.Duration
+	// HTTPRequestTimeout bounds each HTTP request, its SpiceDB calls
+	// included (httpapi.DefaultRequestTimeout when 0).
+	HTTPRequestTimeout time.Duration
+	// HTTPMaxInFlight caps the HTTP requests served at once; more are
+	// answered 503 with Retry-After (httpapi.DefaultMaxInFlight when 0).
+	HTTPMaxInFlight int
 }
 
 // Validate checks the configuration and names the setting that is wrong.
@@ -275,8 +281,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 			log.Warn("an HTTP token is short enough to guess: use at least 16 random characters", "token", i+1, "scope", t.Scope.String())
 		}
 	}
-	api := httpapi.New(httpapi.Config{Client: s.client, Tokens: tokens, Logger: log, Registry: registry})
-	s.http = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	api := httpapi.New(httpapi.Config{Client: s.client, Tokens: tokens, Logger: log, Registry: registry,
+		RequestTimeout: cfg.HTTPRequestTimeout, MaxInFlight: cfg.HTTPMaxInFlight})
+	s.http = newHTTPServer(api.Handler(), cfg.HTTPRequestTimeout)
 	s.http.RegisterOnShutdown(api.StopStreams)
 	go func() { s.served <- s.http.Serve(s.listener) }()
 	log.Info("HTTP API listening", "addr", s.listener.Addr().String())
@@ -405,5 +412,24 @@ func (s *Service) stopBackends() {
 		if err := s.spicedb.Stop(); err != nil {
 			s.log.Error("stopping SpiceDB", "error", err)
 		}
+	}
+}
+
+// newHTTPServer bounds every phase of a connection, so that a client that
+// stalls (sends headers and never the body, never reads the answer, or
+// idles on a keep-alive connection) is shed instead of holding its
+// connection and descriptor forever. Audit streams lift their own write
+// deadline.
+func newHTTPServer(h http.Handler, requestTimeout time.Duration) *http.Server {
+	if requestTimeout <= 0 {
+		requestTimeout = httpapi.DefaultRequestTimeout
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,               // headers and body
+		WriteTimeout:      requestTimeout + 5*time.Second, // the work and the answer
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 	}
 }
