@@ -23,10 +23,11 @@ fi
 # collector.
 engines="sqlite memory"
 [[ -z ${SPICEGATE_BENCH_POSTGRES_URI:-} ]] || engines="$engines postgres"
-out=""
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
 for engine in $engines; do
-	out+=$(go test -run '^$' -bench "(CheckDatasetView|CheckOrgDeploy|BulkCheck100Datasets|LookupResourcesDatasets)/$engine" \
-		-benchtime 1000x -timeout 2h ./datastore/sqlite/ 2>&1 | tee -a /dev/stderr)$'\n'
+	go test -run '^$' -bench "(CheckDatasetView|CheckOrgDeploy|BulkCheck100Datasets|LookupResourcesDatasets)/$engine" \
+		-benchtime 1000x -timeout 2h ./datastore/sqlite/ 2>&1 | tee "$results/$engine.txt"
 done
 go test -run '^$' -bench 'QueriesPerCheck' -benchtime 1000x -timeout 2h ./datastore/sqlite/ 2>&1 | grep -E '^Benchmark'
 # The SQLite file alone: bulk import through SpiceDB and the file size per
@@ -35,7 +36,7 @@ once='ImportBulkRelationships'
 [[ ${SCALE:-full} == small ]] || once="$once|ColdStart"
 go test -run '^$' -bench "$once" -benchtime 1x -timeout 2h ./datastore/sqlite/ 2>&1 | grep -E '^Benchmark|bench_test'
 echo
-echo "$out" | awk '
+cat "$results"/*.txt | awk '
 	/^Benchmark/ && /p50-ms/ {
 		full = $1; sub(/-[0-9]+$/, "", full); n = split(full, p, "/")
 		name = (n > 2 ? p[1] "/" p[3] : p[1]); engine = p[2]
