@@ -26,6 +26,20 @@ func rawDelete(t *testing.T, s *spicedbtest.Server, f *v1.RelationshipFilter) {
 	require.NoError(t, err)
 }
 
+// rawTouch writes a relationship behind the client's back.
+func rawTouch(t *testing.T, s *spicedbtest.Server, r *v1.Relationship) {
+	t.Helper()
+	_, err := v1.NewPermissionsServiceClient(s.Conn(t)).WriteRelationships(t.Context(), &v1.WriteRelationshipsRequest{
+		Updates: []*v1.RelationshipUpdate{{Operation: v1.RelationshipUpdate_OPERATION_TOUCH, Relationship: r}}})
+	require.NoError(t, err)
+}
+
+// orgRel is organization:org#relation@user:user.
+func orgRel(org, relation, user string) *v1.Relationship {
+	return &v1.Relationship{Resource: &v1.ObjectReference{ObjectType: client.TypeOrganization, ObjectId: org}, Relation: relation,
+		Subject: &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: client.TypeUser, ObjectId: user}}}
+}
+
 func roleFilter(org, role, user string) *v1.RelationshipFilter {
 	return &v1.RelationshipFilter{ResourceType: client.TypeOrganization, OptionalResourceId: org, OptionalRelation: role,
 		OptionalSubjectFilter: &v1.SubjectFilter{SubjectType: client.TypeUser, OptionalSubjectId: user}}
@@ -153,15 +167,9 @@ func TestAnInterruptedRoleChangeBlocksTokensUntilTheNextOne(t *testing.T) {
 	ctx := t.Context()
 	tok, _, err := c.CreateAPIToken(ctx, "acme", "rita")
 	require.NoError(t, err)
-	_, err = v1.NewPermissionsServiceClient(s.Conn(t)).WriteRelationships(ctx, &v1.WriteRelationshipsRequest{Updates: []*v1.RelationshipUpdate{{
-		Operation: v1.RelationshipUpdate_OPERATION_TOUCH,
-		Relationship: &v1.Relationship{
-			Resource: &v1.ObjectReference{ObjectType: client.TypeOrganization, ObjectId: "acme"}, Relation: client.RelRoleChange,
-			Subject:           &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: client.TypeUser, ObjectId: "rita"}},
-			OptionalExpiresAt: timestamppb.New(time.Now().Add(time.Hour)),
-		},
-	}}})
-	require.NoError(t, err)
+	fence := orgRel("acme", client.RelRoleChange, "rita")
+	fence.OptionalExpiresAt = timestamppb.New(time.Now().Add(time.Hour))
+	rawTouch(t, s, fence)
 	_, _, err = c.CreateAPIToken(ctx, "acme", "rita")
 	require.ErrorIs(t, err, client.ErrConflict)
 
@@ -261,14 +269,7 @@ func TestInvitesDieWithTheInvitersRoleAndStayDead(t *testing.T) {
 	inv, err = c.As(client.User("ursula")).CreateInvite(ctx, "acme", client.RoleUser, time.Hour)
 	require.NoError(t, err)
 	rawDelete(t, s, roleFilter("acme", client.RelUser, "ursula"))
-	_, err = v1.NewPermissionsServiceClient(s.Conn(t)).WriteRelationships(ctx, &v1.WriteRelationshipsRequest{Updates: []*v1.RelationshipUpdate{{
-		Operation: v1.RelationshipUpdate_OPERATION_TOUCH,
-		Relationship: &v1.Relationship{
-			Resource: &v1.ObjectReference{ObjectType: client.TypeOrganization, ObjectId: "acme"}, Relation: client.RelReadonly,
-			Subject: &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: client.TypeUser, ObjectId: "ursula"}},
-		},
-	}}})
-	require.NoError(t, err)
+	rawTouch(t, s, orgRel("acme", client.RelReadonly, "ursula"))
 	_, err = support.ChangeRole(ctx, "acme", "ursula", client.RoleUser)
 	require.NoError(t, err)
 	_, _, err = c.AcceptInvite(ctx, inv.ID, "carol")

@@ -52,7 +52,7 @@ func (s *Server) streamAudit(w http.ResponseWriter, r *http.Request) int {
 	enc := json.NewEncoder(w)
 	for change, err := range s.cfg.Client.Watch(ctx, after) {
 		if err != nil {
-			e := toAPIError(err)
+			e := s.apiError(r.Context(), err)
 			s.metrics.errors.WithLabelValues(e.Code).Inc()
 			_ = enc.Encode(map[string]*apiError{"error": e})
 			return http.StatusOK

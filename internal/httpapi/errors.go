@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -92,4 +93,22 @@ func deadlineExceeded(err error) bool {
 	}
 	var st interface{ GRPCStatus() *status.Status }
 	return errors.As(err, &st) && st.GRPCStatus().Code() == codes.DeadlineExceeded
+}
+
+// apiError is toAPIError, and one more question for a failure it cannot
+// name: is the permission store ready? SpiceDB answers "Unknown" when its
+// datastore is down (PostgreSQL stopped, say), the same code as for a bug;
+// a caller must be told "retry later" (503) rather than "bug" (500), so an
+// internal error while the store is not ready is unavailability.
+func (s *Server) apiError(ctx context.Context, err error) *apiError {
+	ae := toAPIError(err)
+	if ae.status != http.StatusInternalServerError {
+		return ae
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if s.cfg.Ready(ctx) != nil {
+		return &apiError{status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the permission store is unavailable"}
+	}
+	return ae
 }

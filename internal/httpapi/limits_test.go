@@ -2,17 +2,23 @@ package httpapi_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/spicegate/spicegate/client"
 	"github.com/spicegate/spicegate/internal/httpapi"
@@ -113,4 +119,61 @@ func TestAuditStreamsAreCapped(t *testing.T) {
 
 	a.fails("GET", "/v1/audit", "", http.StatusServiceUnavailable, "overloaded", "")
 	a.ok("POST", "/v1/organizations", `{"id":"acme","first_user":"alice"}`, http.StatusCreated) // other requests are not affected
+}
+
+// A route called with another method answers 405 with Allow; a path no
+// route has answers 404.
+func TestWrongMethodIs405WithAllow(t *testing.T) {
+	a := newAPI(t)
+	r := a.do("DELETE", "/v1/check", "")
+	require.Equal(t, http.StatusMethodNotAllowed, r.status, r.raw)
+	assert.Equal(t, "POST", r.header.Get("Allow"))
+	assert.Equal(t, "method_not_allowed", r.body["error"].(map[string]any)["code"])
+	r = a.do("POST", "/v1/organizations/acme/members/rita", "")
+	require.Equal(t, http.StatusMethodNotAllowed, r.status, r.raw)
+	assert.Equal(t, "DELETE, PUT", r.header.Get("Allow"))
+	a.fails("GET", "/v1/no-such-thing", "", http.StatusNotFound, "not_found", "")
+}
+
+// unknownPermissions is a gRPC PermissionsService that fails every check
+// with Unknown, as SpiceDB does when its datastore is down (this test is
+// about the mapping of that answer, not about SpiceDB).
+type unknownPermissions struct {
+	v1.UnimplementedPermissionsServiceServer
+}
+
+func (unknownPermissions) CheckPermission(context.Context, *v1.CheckPermissionRequest) (*v1.CheckPermissionResponse, error) {
+	return nil, status.Error(codes.Unknown, "failed to connect to `host=127.0.0.1 user=spicegate database=spicegate`: dial error")
+}
+
+// An Unknown from SpiceDB is 503 while the store is not ready (retry
+// later), 500 while it is (a bug); neither leaks the cause.
+func TestUnknownFailuresAre503WhileTheStoreIsDown(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	g := grpc.NewServer()
+	v1.RegisterPermissionsServiceServer(g, unknownPermissions{})
+	go func() { _ = g.Serve(l) }()
+	t.Cleanup(g.Stop)
+	c, err := client.New(l.Addr().String(), client.WithInsecure(), client.WithPresharedKey("key"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+
+	var down atomic.Bool
+	s := httpapi.New(httpapi.Config{Client: c, Tokens: tokens, Ready: func(context.Context) error {
+		if down.Load() {
+			return errors.New("datastore unreachable")
+		}
+		return nil
+	}})
+	h := httptest.NewServer(s.Handler())
+	t.Cleanup(h.Close)
+	a := &api{t: t, url: h.URL, client: c, api: s}
+
+	down.Store(true)
+	a.fails("POST", "/v1/check", deployCheck, http.StatusServiceUnavailable, "unavailable", "")
+	down.Store(false)
+	a.fails("POST", "/v1/check", deployCheck, http.StatusInternalServerError, "internal", "")
+	r := a.do("POST", "/v1/check", deployCheck)
+	assert.NotContains(t, r.raw, "host=")
 }

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -190,7 +192,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, scope Scope, h ha
 	r = withAudit(w, r)
 	status, body, rev, err := h(r)
 	if err != nil {
-		ae := toAPIError(err)
+		ae := s.apiError(r.Context(), err)
 		if ae.status >= 500 {
 			s.cfg.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 		}
@@ -297,10 +299,34 @@ func (s *Server) register() {
 		_, _ = w.Write(openAPI)
 	})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allowed := s.allowedMethods(r); len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeError(w, &apiError{status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
+				Message: r.URL.Path + " takes " + strings.Join(allowed, ", ") + ", not " + r.Method})
+			return
+		}
 		writeError(w, &apiError{status: http.StatusNotFound, Code: "not_found", Message: "no such route: " + r.Method + " " + r.URL.Path})
 	})
 
 	s.registerChecks()
 	s.registerWrites()
 	s.registerAudit()
+}
+
+// allowedMethods lists the methods some route takes on r's path (none
+// when no route has the path): the catch-all answers 405 for those paths.
+func (s *Server) allowedMethods(r *http.Request) []string {
+	var allowed []string
+	for _, rt := range s.routes {
+		if rt.Method == r.Method || slices.Contains(allowed, rt.Method) {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = rt.Method
+		if _, pattern := s.mux.Handler(probe); pattern != "/" {
+			allowed = append(allowed, rt.Method)
+		}
+	}
+	slices.Sort(allowed)
+	return allowed
 }
