@@ -3,6 +3,8 @@ package client_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -155,6 +157,57 @@ func TestTokensCreatedDuringADemotionNeverOutrankTheOwner(t *testing.T) {
 		}
 		t.Logf("round %d: %d tokens created around the demotion, %d refused (%v)", round, n, failures.Load(), lastErr.Load())
 	}
+}
+
+// 100 concurrent role changes of one member (some to User, some to
+// Read-only), with its tokens: the member ends with exactly one role, and
+// every token with that same role.
+func TestConcurrentRoleChangesEndWithOneRoleForOwnerAndTokens(t *testing.T) {
+	s := startServer(t)
+	c := s.Client(t)
+	seedOrgs(t, c)
+	ctx := t.Context()
+	support := c.As(client.User("support"))
+	var toks []string
+	for range 3 {
+		tok, _, err := c.CreateAPIToken(ctx, "acme", "rita")
+		require.NoError(t, err)
+		toks = append(toks, tok)
+	}
+	var wg sync.WaitGroup
+	var won atomic.Int64
+	for i := range 100 {
+		role := client.RoleUser
+		if i%2 == 1 {
+			role = client.RoleReadonly
+		}
+		wg.Go(func() {
+			_, err := support.ChangeRole(ctx, "acme", "rita", role)
+			if err == nil {
+				won.Add(1)
+				return
+			}
+			assert.ErrorIs(t, err, client.ErrConflict, "a change that loses the race says so")
+		})
+	}
+	wg.Wait()
+	require.Positive(t, won.Load())
+	roles := spicedbtest.Relationships(t, s.Conn(t))
+	var held []string
+	for _, r := range roles {
+		if strings.HasPrefix(r, "organization:acme#") && (strings.HasSuffix(r, "@user:rita") || slices.ContainsFunc(toks, func(tok string) bool { return strings.HasSuffix(r, "@api_token:"+tok) })) &&
+			!strings.HasPrefix(r, "organization:acme#api_token@") {
+			held = append(held, r)
+		}
+	}
+	role, err := c.RoleOf(ctx, "acme", "rita", client.WithConsistency(client.FullyConsistent()))
+	require.NoError(t, err)
+	want := []string{"organization:acme#" + string(role) + "@user:rita"}
+	for _, tok := range toks {
+		want = append(want, "organization:acme#"+string(role)+"@api_token:"+tok)
+	}
+	assert.ElementsMatch(t, want, held, "one role for rita and the same for each of her tokens, and no fence left")
+	t.Logf("%d of 100 changes won; rita ends %s", won.Load(), role)
 }
 
 // A role change cut off after its fence: token creation refuses (rather
