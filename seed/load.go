@@ -105,6 +105,18 @@ func (s *Seed) Updates() []*v1.RelationshipUpdate {
 	return out
 }
 
+// Relationships counts the relationships the seed stands for: its
+// Updates' TOUCHes (the DELETEs only clear other roles).
+func (s *Seed) Relationships() int {
+	n := 0
+	for _, u := range s.Updates() {
+		if u.GetOperation() == v1.RelationshipUpdate_OPERATION_TOUCH {
+			n++
+		}
+	}
+	return n
+}
+
 // Progress is told how many of the total updates were written so far.
 type Progress func(done, total int)
 

@@ -19,7 +19,7 @@
 // Load validates the whole file before writing anything, and writes with
 // TOUCH and DELETE only, so loading a seed twice changes nothing. The
 // relationships are the ones the client package writes for the same
-// objects (see Relationships).
+// objects (see Updates).
 package seed
 
 import (

@@ -47,7 +47,14 @@ With --generate it writes a synthetic seed of --orgs organizations, each with
 				if orgs < 1 || members < 1 || datasets < 0 {
 					return errors.New("--orgs and --members must be at least 1, --datasets at least 0")
 				}
-				return writeGenerated(cmd.OutOrStdout(), outPath, seed.Generate(orgs, members, datasets))
+				s := seed.Generate(orgs, members, datasets)
+				if err := writeGenerated(cmd.OutOrStdout(), outPath, s); err != nil {
+					return err
+				}
+				if outPath != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d organizations, %d relationships\n", outPath, len(s.Organizations), s.Relationships())
+				}
+				return nil
 			}
 			if len(args) != 1 {
 				return errors.New("give the seed FILE to load (or --generate)")
@@ -71,7 +78,7 @@ With --generate it writes a synthetic seed of --orgs organizations, each with
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "loaded %s: %d organizations at revision %s\n", args[0], len(s.Organizations), rev)
+			fmt.Fprintf(cmd.OutOrStdout(), "loaded %s: %d organizations, %d relationships, at revision %s\n", args[0], len(s.Organizations), s.Relationships(), rev)
 			return nil
 		},
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -103,11 +104,14 @@ func TestSeedCommandLoadsTwiceAndGenerates(t *testing.T) {
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
 	assert.Contains(t, string(data), "org00002-d000005")
+	written := regexp.MustCompile(`^wrote .*: 2 organizations, (\d+) relationships\n$`).FindStringSubmatch(out)
+	require.NotNil(t, written, "the generator says what it wrote: %q", out)
 
+	// Loading twice reports the same count, the file's.
 	for range 2 {
 		out, err = execute(t, "seed", path, "--spicedb-endpoint", addr, "--preshared-key", key)
 		require.NoError(t, err, out)
-		assert.Contains(t, out, "loaded "+path+": 2 organizations at revision ")
+		assert.Contains(t, out, "loaded "+path+": 2 organizations, "+written[1]+" relationships, at revision ")
 	}
 	out, err = execute(t, "members", "org00001", "--spicedb-endpoint", addr, "--preshared-key", key)
 	require.NoError(t, err)

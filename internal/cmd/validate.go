@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -84,7 +85,20 @@ func printReport(w io.Writer, r *validation.Report, failOnWarn, requireCoverage 
 	if !ok {
 		status = "FAILED"
 	}
-	fmt.Fprintf(w, "%s: %d files, %d failures, %d warnings; coverage: %s\n",
-		status, r.Files, len(r.Failures), len(r.Warnings), r.Coverage)
+	line := fmt.Sprintf("%s: %s, %s, %s", status, count(r.Files, "file"), count(len(r.Failures), "failure"), count(len(r.Warnings), "warning"))
+	// Coverage means something once a file asserts anything, or when asked for.
+	asserted := slices.ContainsFunc(r.Coverage.Permissions(), func(p validation.PermissionCoverage) bool { return p.True+p.False > 0 })
+	if requireCoverage || asserted {
+		line += "; coverage: " + r.Coverage.String()
+	}
+	fmt.Fprintln(w, line)
 	return ok
+}
+
+// count is "1 file", "2 files", "0 files".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -29,12 +29,20 @@ func TestValidateTheSchemaSuite(t *testing.T) {
 	assert.Contains(t, out, "(100%)")
 }
 
+// A schema alone asserts nothing: no coverage line to misread, and one
+// file is "1 file".
+func TestValidateASchemaAloneSaysNoCoverage(t *testing.T) {
+	out, err := execute(t, "validate", "../../schema/schema.zed")
+	require.NoError(t, err, out)
+	assert.Equal(t, "ok: 1 file, 0 failures, 0 warnings\n", out)
+}
+
 func TestValidateFailsAndSaysWhere(t *testing.T) {
 	out, err := execute(t, "validate", "../validation/testdata/wrong_assertion.yaml")
 	require.ErrorIs(t, err, errValidationFailed)
 	assert.Contains(t, out, "../validation/testdata/wrong_assertion.yaml:8:7: assertion: Expected relation or permission document:plan#write@user:ben to exist")
 	assert.Contains(t, out, "../validation/testdata/wrong_assertion.yaml:10:7: assertion:")
-	assert.Contains(t, out, "FAILED: 1 files, 2 failures")
+	assert.Contains(t, out, "FAILED: 1 file, 2 failures")
 }
 
 func TestValidateFailOnWarn(t *testing.T) {

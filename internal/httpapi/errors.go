@@ -57,7 +57,18 @@ func toAPIError(err error) *apiError {
 	msg = strings.TrimPrefix(msg, "spicegate: ")
 	switch {
 	case errors.Is(err, client.ErrInvalidArgument):
-		return &apiError{status: http.StatusBadRequest, Code: "invalid_argument", Message: msg}
+		// SpiceDB's own word on a bad argument describes the request (e.g.
+		// "relation/permission `depoy` not found under definition
+		// `organization`"): the caller needs it, and it reveals nothing.
+		var st interface{ GRPCStatus() *status.Status }
+		if ce != nil && errors.As(err, &st) {
+			desc := st.GRPCStatus().Message()
+			msg = ce.Op + ": " + desc
+			if field == "" && strings.Contains(desc, "relation/permission") {
+				field = "permission"
+			}
+		}
+		return &apiError{status: http.StatusBadRequest, Code: "invalid_argument", Message: msg, Field: field}
 	case errors.Is(err, client.ErrPermissionDenied):
 		return &apiError{status: http.StatusForbidden, Code: "permission_denied", Message: msg, Field: field}
 	case errors.Is(err, client.ErrNotFound):

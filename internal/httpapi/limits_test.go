@@ -177,3 +177,16 @@ func TestUnknownFailuresAre503WhileTheStoreIsDown(t *testing.T) {
 	r := a.do("POST", "/v1/check", deployCheck)
 	assert.NotContains(t, r.raw, "host=")
 }
+
+// A permission the schema does not define: 400 naming the field, with
+// SpiceDB's description of what is wrong.
+func TestAMisspelledPermissionNamesTheField(t *testing.T) {
+	a := newAPI(t)
+	r := a.do("POST", "/v1/check", `{"subject":"user:alice","permission":"depoy","resource":"organization:acme"}`)
+	require.Equal(t, http.StatusBadRequest, r.status, r.raw)
+	e := r.body["error"].(map[string]any)
+	assert.Equal(t, "invalid_argument", e["code"])
+	assert.Equal(t, "permission", e["field"])
+	assert.Contains(t, e["message"], "depoy")
+	assert.NotContains(t, e["message"], "rpc error")
+}
