@@ -112,7 +112,7 @@ func inFront(t *testing.T, d *deployment, endpoint string) {
 	spicegate, _ := build(t)
 	d.restartSpicegate = func() {
 		d.spicegate = start(t, "spicegate serve (in front)", spicegate, nil, "serve",
-			"--spicedb-endpoint", endpoint, "--spicedb-key", d.key, "--spicedb-insecure",
+			"--spicedb-endpoint", endpoint, "--preshared-key", d.key, "--spicedb-insecure",
 			"--http-addr", d.httpAddr, "--http-token", d.token)
 		waitHTTP(t, d.spicegate, d.httpAddr)
 	}

@@ -41,6 +41,10 @@ Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`
 				cfg.Seed = "" // never seed a shared cluster unasked
 			}
 			generatedKey, generatedToken := false, false
+			if cfg.SpiceDBEndpoint != "" && cfg.SpiceDBKey == "" {
+				// One name for SpiceDB's key, as in every other command.
+				cfg.SpiceDBKey = cfg.PresharedKey
+			}
 			if cfg.SpiceDBEndpoint == "" && cfg.PresharedKey == "" {
 				cfg.PresharedKey, generatedKey = randomSecret(), true
 			}
@@ -58,14 +62,15 @@ Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`
 	f := c.Flags()
 	f.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:50051", "address of the embedded SpiceDB's gRPC API")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "address of the HTTP/JSON API")
-	f.StringVar(&cfg.PresharedKey, "preshared-key", "", "preshared key of the embedded SpiceDB's gRPC API (generated and printed once when empty)")
+	f.StringVar(&cfg.PresharedKey, "preshared-key", "", "preshared key of SpiceDB's gRPC API: the embedded one's (generated and printed once when empty), or the external one's with --spicedb-endpoint")
 	f.StringVar(&cfg.DatastoreEngine, "datastore-engine", "sqlite", "datastore of the embedded SpiceDB: sqlite (one file, durable), postgres (shared by several nodes) or memory (tests and throwaway demos: nothing is kept)")
 	f.StringVar(&cfg.DatastorePath, "datastore-path", "", "the sqlite datastore's file (default $XDG_DATA_HOME/spicegate/spicegate.db, or ~/.local/share/spicegate/spicegate.db)")
 	f.DurationVar(&cfg.DatastoreGCWindow, "datastore-gc-window", 0, "how long old revisions are kept, for exact snapshots and resuming the audit stream (default 24h; 10m on memory, which holds them all in memory)")
 	f.StringVar(&cfg.DatastoreURI, "datastore-conn-uri", "", "PostgreSQL connection URI, e.g. postgres://spicegate:secret@127.0.0.1:5432/spicegate")
 	f.BoolVar(&cfg.Migrate, "datastore-migrate", false, "run SpiceDB's datastore migrations (postgres) before starting")
 	f.StringVar(&cfg.SpiceDBEndpoint, "spicedb-endpoint", "", "host:port of an external SpiceDB to use instead of the embedded one")
-	f.StringVar(&cfg.SpiceDBKey, "spicedb-key", "", "preshared key of the external SpiceDB")
+	f.StringVar(&cfg.SpiceDBKey, "spicedb-key", "", "the external SpiceDB's preshared key")
+	_ = f.MarkDeprecated("spicedb-key", "use --preshared-key, the key's name in every command")
 	f.BoolVar(&cfg.SpiceDBInsecure, "spicedb-insecure", false, "connect to the external SpiceDB in plaintext (loopback or a trusted network only)")
 	f.StringSliceVar(&cfg.HTTPTokens, "http-token", nil, "service tokens of the HTTP API as SCOPE:SECRET, SCOPE one of check (reads), act (writes for a verified actor), admin (also system writes and the audit stream); a bare SECRET is admin; repeat or comma-separate for several (an admin token is generated and printed once when empty)")
 	f.StringVar(&cfg.Seed, "seed", "demo", `seed to load at start into an empty store: "demo", a seed file, or "" for none`)

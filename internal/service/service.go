@@ -95,7 +95,7 @@ func (c Config) Validate() error {
 	}
 	if c.SpiceDBEndpoint != "" {
 		if c.SpiceDBKey == "" {
-			return errors.New("spicedb-key is required with spicedb-endpoint")
+			return errors.New("preshared-key (the external SpiceDB's) is required with spicedb-endpoint")
 		}
 		return nil
 	}

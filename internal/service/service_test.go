@@ -106,11 +106,11 @@ func TestConfigValidateNamesTheSetting(t *testing.T) {
 	base := service.Config{GRPCAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:2", PresharedKey: "k", DatastoreEngine: "memory"}
 	require.NoError(t, base.Validate())
 	tests := map[string]func(*service.Config){
-		"datastore-engine":   func(c *service.Config) { c.DatastoreEngine = "mysql" },
-		"datastore-conn-uri": func(c *service.Config) { c.DatastoreEngine = "postgres" },
-		"preshared-key":      func(c *service.Config) { c.PresharedKey = "" },
-		"http-addr":          func(c *service.Config) { c.HTTPAddr = "" },
-		"spicedb-key":        func(c *service.Config) { c.SpiceDBEndpoint = "x:1" },
+		"datastore-engine":                       func(c *service.Config) { c.DatastoreEngine = "mysql" },
+		"datastore-conn-uri":                     func(c *service.Config) { c.DatastoreEngine = "postgres" },
+		"preshared-key":                          func(c *service.Config) { c.PresharedKey = "" },
+		"http-addr":                              func(c *service.Config) { c.HTTPAddr = "" },
+		"preshared-key (the external SpiceDB's)": func(c *service.Config) { c.SpiceDBEndpoint = "x:1" },
 	}
 	tests["http-token"] = func(c *service.Config) { c.HTTPTokens = []string{"admin:short"}; c.HTTPAddr = "0.0.0.0:8080" }
 	tests["http-token #2"] = func(c *service.Config) { c.HTTPTokens = []string{"check:0123456789abcdef", "root:0123456789abcdef"} }
