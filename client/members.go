@@ -148,6 +148,24 @@ func (c *Client) moveRole(ctx context.Context, op, org, userID string, from, to 
 	if err != nil {
 		return "", err
 	}
+	rev, err := c.moveBehindFence(ctx, op, o, u, to, fenced, pres)
+	if err != nil {
+		// Take the fence down rather than let it block the member's token
+		// creations until it expires. Harmless if it is another change's:
+		// that change then fails its own second write (ErrConflict).
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, _ = c.write(cleanup, op, []*v1.RelationshipUpdate{remove(rel(o, RelRoleChange, u))}, nil, true)
+		return "", err
+	}
+	return rev, nil
+}
+
+// moveBehindFence is moveRole's second step: list the tokens (no new one
+// can appear), then move the owner's role and theirs, and take the fence
+// down, in one write that requires the fence and the old role.
+func (c *Client) moveBehindFence(ctx context.Context, op string, o Object, u Subject, to Role, fenced Revision, pres []precondition) (Revision, error) {
+	org, userID := o.ID, u.ID
 	tokens, err := c.tokensOf(ctx, org, userID, freshAfter(fenced))
 	if err != nil {
 		return "", translate(op, err)
@@ -171,11 +189,10 @@ func (c *Client) moveRole(ctx context.Context, op, org, userID string, from, to 
 	}
 	updates = append(updates, remove(rel(o, RelRoleChange, u)))
 	if len(updates) > c.cfg.maxWriteSize {
-		// Nothing moved; the fence expires by itself.
 		return "", opErr(op, ErrConflict, "%s has %d API tokens in %s, too many to move in one write (%d updates at most): delete some first",
 			userID, len(tokens), org, c.cfg.maxWriteSize)
 	}
-	pres = append(pres, mustExist(filter(TypeOrganization, org, RelRoleChange, &u),
+	pres = append(pres[:len(pres):len(pres)], mustExist(filter(TypeOrganization, org, RelRoleChange, &u),
 		opErr("", ErrConflict, "the role change of %q in %q took too long, or another one ran meanwhile", userID, org)))
 	return c.write(ctx, op, updates, pres, false)
 }

@@ -505,3 +505,23 @@ func TestARightRevokedBeforeTheWriteRefusesIt(t *testing.T) {
 func only[T any](_ T, err error) error { return err }
 
 func two[T, U any](_ T, _ U, err error) error { return err }
+
+// A role change that cannot complete (here: more tokens than one write
+// moves) takes its fence down: the member's token creations go on.
+func TestAFailedRoleChangeTakesItsFenceDown(t *testing.T) {
+	c := newClient(t)
+	seedOrgs(t, c)
+	ctx := t.Context()
+	for range 340 { // 3 updates each: more than the 1,000 of one write
+		_, _, err := c.CreateAPIToken(ctx, "acme", "rita")
+		require.NoError(t, err)
+	}
+	_, err := c.As(client.User("support")).ChangeRole(ctx, "acme", "rita", client.RoleUser)
+	require.ErrorIs(t, err, client.ErrConflict)
+	assert.Contains(t, err.Error(), "too many to move")
+	role, err := c.RoleOf(ctx, "acme", "rita", client.WithConsistency(client.FullyConsistent()))
+	require.NoError(t, err)
+	assert.Equal(t, client.RoleReadonly, role, "nothing moved")
+	_, _, err = c.CreateAPIToken(ctx, "acme", "rita")
+	require.NoError(t, err, "no fence left behind")
+}

@@ -115,6 +115,7 @@ func TestEveryMatrixCellIsPinned(t *testing.T) {
 			}
 			name := fmt.Sprintf("%s/%s/holds=%v", row.permission, r.name, holds)
 			t.Run(name, func(t *testing.T) {
+				t.Parallel() // each mutation is validated on its own
 				mutated := flipCell(t, schema.Text(), row.permission, r.permission, holds)
 				report, err := validation.Run(t.Context(), validation.Source{
 					Dir:  mutatedDir(t, mutated),

@@ -72,15 +72,27 @@ func TestAHungSpiceDBAnswers504WithinTheDeadline(t *testing.T) {
 }
 
 // stall opens a request to path whose body never arrives: it holds its
-// place among the requests in flight until the connection closes.
+// place among the requests in flight until the connection closes. It
+// returns once the server is seen to wait for the body (no answer comes).
 func stall(t *testing.T, url, path string) net.Conn {
 	t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: spicegate\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", path, token)
-	require.NoError(t, err)
-	return conn
+	for range 20 {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = conn.Close() })
+		_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: spicegate\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", path, token)
+		require.NoError(t, err)
+		require.NoError(t, conn.SetReadDeadline(time.Now().Add(300*time.Millisecond)))
+		_, err = conn.Read(make([]byte, 1))
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			require.NoError(t, conn.SetReadDeadline(time.Time{}))
+			return conn // no answer: it waits for its body, in its place
+		}
+		_ = conn.Close() // answered at once (refused while another request held the place): again
+	}
+	t.Fatal("no request could be made to wait for its body")
+	return nil
 }
 
 // Beyond MaxInFlight requests the API answers 503 with Retry-After at
