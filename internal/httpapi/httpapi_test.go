@@ -396,15 +396,7 @@ func TestAuditStream(t *testing.T) {
 	a := newAPI(t)
 	start := a.ok("POST", "/v1/organizations/acme/members", `{"user":"carol","role":"user"}`, http.StatusCreated).body["revision"].(string)
 
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.url+"/v1/audit?after="+url.QueryEscape(start), nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	resp := a.openAudit(start)
 	assert.Equal(t, "application/x-ndjson", resp.Header.Get("Content-Type"))
 
 	// Writes made after the stream opened arrive, with their actor and request.
@@ -425,4 +417,20 @@ func TestAuditStream(t *testing.T) {
 	assert.Equal(t, r.body["revision"], change["revision"])
 
 	a.fails("GET", "/v1/audit", "", 401, "unauthenticated", "", "Authorization", "")
+}
+
+// openAudit opens the audit stream after the revision ("" for now), for at
+// most 20 s or the test, and requires it to answer 200.
+func (a *api) openAudit(after string) *http.Response {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(a.t.Context(), 20*time.Second)
+	a.t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.url+"/v1/audit?after="+url.QueryEscape(after), nil)
+	require.NoError(a.t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(a.t, err)
+	a.t.Cleanup(func() { _ = resp.Body.Close() })
+	require.Equal(a.t, http.StatusOK, resp.StatusCode)
+	return resp
 }

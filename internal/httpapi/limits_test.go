@@ -119,16 +119,7 @@ func TestOverloadIsRefusedAtOnceWithRetryAfter(t *testing.T) {
 // Audit streams have a cap of their own.
 func TestAuditStreamsAreCapped(t *testing.T) {
 	a, _ := serveAPI(t, httpapi.Config{MaxStreams: 1})
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.url+"/v1/audit", nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-
+	a.openAudit("")
 	a.fails("GET", "/v1/audit", "", http.StatusServiceUnavailable, "overloaded", "")
 	a.ok("POST", "/v1/organizations", `{"id":"acme","first_user":"alice"}`, http.StatusCreated) // other requests are not affected
 }
