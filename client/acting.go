@@ -131,8 +131,9 @@ func (a *Actor) authorize(ctx context.Context, op, permission string, resource O
 }
 
 // standing is what the actor's permission on resource rests on, as write
-// preconditions: the role its principal holds in the organization (the
-// one the check just passed with), the acting token's membership of it,
+// preconditions: the role the actor holds in the organization (the one the
+// check just passed with: a user's, or the acting token's own, which
+// mirrors its owner's), the acting token's membership of it,
 // and, for a resource of an organization, that the resource still belongs
 // to it (an ID deleted and created again elsewhere is not this resource).
 // Every permission Actor checks needs one of these, so a write made after
@@ -158,8 +159,9 @@ func (a *Actor) standing(ctx context.Context, op string, resource Object) ([]pre
 		o := Organization(org).Subject()
 		pres = append(pres, mustExist(filter(resource.Type, resource.ID, RelOrganization, &o), lost("%s is no longer in %s", resource, org)))
 	}
-	principal := a.subject.ID
 	if a.subject.Type == TypeAPIToken {
+		// What a token's permission rests on is its own role relationship
+		// (the one the check just passed with), in its own organization.
 		info, err := a.c.APIToken(ctx, a.subject.ID, WithConsistency(FullyConsistent()))
 		if errors.Is(err, ErrNotFound) {
 			return nil, lost("the token was deleted")
@@ -167,19 +169,29 @@ func (a *Actor) standing(ctx context.Context, op string, resource Object) ([]pre
 		if err != nil {
 			return nil, translate(op, err)
 		}
+		if info.Org != org {
+			return nil, opErr(op, ErrPermissionDenied, "%s acts in %s only, not in %s", a.subject, info.Org, org)
+		}
 		o := Organization(info.Org).Subject()
 		pres = append(pres, mustExist(filter(TypeAPIToken, info.ID, RelOrganization, &o), lost("the token was deleted")))
-		principal = info.Owner
+		role, err := a.c.roleHeld(ctx, org, a.subject, FullyConsistent())
+		if err != nil {
+			return nil, translate(op, err)
+		}
+		if role == "" {
+			return nil, lost("it holds no role in %s", org)
+		}
+		return append(pres, mustExist(filter(TypeOrganization, org, string(role), &a.subject), lost("it is no longer %s in %s", role, org))), nil
 	}
-	role, err := a.c.RoleOf(ctx, org, principal, WithConsistency(FullyConsistent()))
+	role, err := a.c.RoleOf(ctx, org, a.subject.ID, WithConsistency(FullyConsistent()))
 	if errors.Is(err, ErrNotFound) {
-		return nil, lost("%s left %s", principal, org)
+		return nil, lost("%s left %s", a.subject.ID, org)
 	}
 	if err != nil {
 		return nil, translate(op, err)
 	}
-	u := User(principal)
-	return append(pres, mustExist(filter(TypeOrganization, org, string(role), &u), lost("%s is no longer %s in %s", principal, role, org))), nil
+	u := User(a.subject.ID)
+	return append(pres, mustExist(filter(TypeOrganization, org, string(role), &u), lost("%s is no longer %s in %s", a.subject.ID, role, org))), nil
 }
 
 // principal is the user an actor stands for: the user itself, or a

@@ -36,6 +36,10 @@ type Client struct {
 	closer  func() error
 	cfg     config
 	revs    revisionTracker
+
+	// beforeFencedWrite, when set (by tests only), runs before each write
+	// a role change makes behind its fence: where a change may stall.
+	beforeFencedWrite func(step int)
 }
 
 type config struct {

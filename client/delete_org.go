@@ -2,6 +2,9 @@ package client
 
 import (
 	"context"
+	"maps"
+	"slices"
+	"strings"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 )
@@ -26,14 +29,16 @@ var artifactTypes = []struct {
 // all artifacts": it removes every relationship of the organization, of
 // every artifact that belongs to it (datasets, adapter repositories,
 // training jobs, deployments, API tokens and their indexes, invites,
-// private LLMs), and every relationship whose subject is the organization
-// (its private LLMs' prompter, its platform listing).
+// private LLMs), of its memberships' bookkeeping, and every relationship
+// whose subject is the organization (its private LLMs' prompter, its
+// platform listing).
 //
 // First it fences the organization off, in that order: its platform
 // listing goes, so that no write into it can succeed any more (creating
 // an artifact, a token, an invite or a membership requires the listing as
-// a write precondition), then the roles its User and Read-only members'
-// API tokens hold, then those of the members themselves. The support account stays until the end, so that
+// a write precondition; a role change in progress fails too), then the
+// roles its members' API tokens hold, then those of the User and Read-only
+// members themselves. The support account stays until the end, so that
 // support may resume an interrupted deletion.
 //
 // An organization with 100,000 artifacts does not fit in one write, so the
@@ -61,10 +66,19 @@ func (c *Client) DeleteOrganization(ctx context.Context, org string) (Revision, 
 
 	everyUser := Subject{Object: Object{Type: TypeUser}}
 	everyToken := Subject{Object: Object{Type: TypeAPIToken}}
+	// The members, for their membership objects (see the end).
+	people := map[string]struct{}{}
+	for r, err := range c.read(ctx, filter(TypeOrganization, org, "", &everyUser), FullyConsistent(), 0) {
+		if err != nil {
+			return "", translate(op, err)
+		}
+		people[r.GetSubject().GetObject().GetObjectId()] = struct{}{}
+	}
 	for _, f := range []*v1.RelationshipFilter{
 		filter(TypePlatform, PlatformID, RelOrganization, &orgSubject),
 		filter(TypeOrganization, org, RelUser, &everyToken),
 		filter(TypeOrganization, org, RelReadonly, &everyToken),
+		filter(TypeOrganization, org, RelSupport, &everyToken),
 		filter(TypeOrganization, org, RelUser, &everyUser),
 		filter(TypeOrganization, org, RelReadonly, &everyUser),
 	} {
@@ -91,6 +105,9 @@ func (c *Client) DeleteOrganization(ctx context.Context, org string) (Revision, 
 		for _, relation := range at.relations {
 			rev, err := c.deleteWhere(ctx, op, filter(at.typ, "", relation, nil), freshAfter(last), func(r *v1.Relationship) bool {
 				_, ok := ids[r.GetResource().GetObjectId()]
+				if ok && at.typ == TypeAPIToken && relation == RelOwner {
+					people[r.GetSubject().GetObject().GetObjectId()] = struct{}{}
+				}
 				return ok
 			})
 			if err != nil {
@@ -117,12 +134,23 @@ func (c *Client) DeleteOrganization(ctx context.Context, org string) (Revision, 
 		keep(rev)
 	}
 
+	// The membership objects (token indexes, role change fences): those
+	// named "org|user" in one go, the others (digests) one by one.
+	filters := []*v1.RelationshipFilter{}
+	if !strings.Contains(org, "|") {
+		filters = append(filters, &v1.RelationshipFilter{ResourceType: TypeMembership, OptionalResourceIdPrefix: org + "|"})
+	}
+	for _, p := range slices.Sorted(maps.Keys(people)) {
+		if m := Membership(org, p); !strings.Contains(m.ID, "|") {
+			filters = append(filters, filter(m.Type, m.ID, "", nil))
+		}
+	}
 	// Private LLMs registered before they named their organization.
 	members := Subject{Object: Organization(org), Relation: PermMember}
-	for _, f := range []*v1.RelationshipFilter{
+	for _, f := range append(filters,
 		filter(TypeLLM, "", RelPrompter, &members),
 		filter(TypeOrganization, org, "", nil),
-	} {
+	) {
 		rev, err := c.deleteMatching(ctx, op, f)
 		if err != nil {
 			return last, err

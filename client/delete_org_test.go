@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,8 +49,19 @@ func TestDeleteOrganizationRemovesEverythingOfIt(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.RegisterSharedLLM(ctx, "shared")
 	require.NoError(t, err)
+	// Bookkeeping: support's token, a member whose membership object is a
+	// digest (its ID has a "|") with a token, an interrupted role change's fence.
+	_, _, err = c.CreateAPIToken(ctx, "acme", "support")
+	require.NoError(t, err)
+	_, err = c.AddMember(ctx, "acme", "pipe|user", client.RoleUser)
+	require.NoError(t, err)
+	_, _, err = c.CreateAPIToken(ctx, "acme", "pipe|user")
+	require.NoError(t, err)
+	digest := client.Membership("acme", "pipe|user").String()
+	rawTouch(t, srv, fenceOf("acme", "acme_ro", "interrupted"))
 
 	before := spicedbtest.Relationships(t, conn)
+	require.True(t, slices.ContainsFunc(before, func(r string) bool { return strings.HasPrefix(r, digest+"#") }))
 	rev, err := c.DeleteOrganization(ctx, "acme")
 	require.NoError(t, err)
 	assert.NotEmpty(t, rev)
@@ -57,11 +69,12 @@ func TestDeleteOrganizationRemovesEverythingOfIt(t *testing.T) {
 	after := spicedbtest.Relationships(t, conn)
 	for _, r := range after {
 		assert.NotContains(t, r, "acme", "left behind: %s", r)
+		assert.False(t, strings.HasPrefix(r, digest+"#"), "left behind: %s", r)
 	}
 	// Everything else is untouched: globex's relationships and the shared LLM.
 	var others []string
 	for _, r := range before {
-		if !strings.Contains(r, "acme") && !ofAcmeArtifact(r, before) {
+		if !strings.Contains(r, "acme") && !ofAcmeArtifact(r, before) && !strings.HasPrefix(r, digest+"#") {
 			others = append(others, r)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 )
@@ -76,14 +75,19 @@ func (c *Client) AddMember(ctx context.Context, org, userID string, role Role) (
 	return c.write(ctx, "AddMember", updates, pres, false)
 }
 
-// ChangeRole switches a member's role in one write: the other roles are
-// deleted and the new one written together, so the user never holds two
-// roles or none, and the API tokens the member created in org switch in
-// the same write (a token holds its owner's role). It fails with
+// ChangeRole switches a member's role: the other roles are deleted and the
+// new one written together, so the user never holds two roles or none. The
+// API tokens the member created in org switch too (a token holds its
+// owner's role), behind a fence that keeps their list complete, in as many
+// writes as they need, and never above the owner: a promotion moves the
+// owner first, a demotion the tokens first (see fence.go). It fails with
 // ErrNotFound when the user is not a member, and with ErrConflict when the
-// role changed between its read and the write (of concurrent changes, some
-// may fail; the member always holds exactly one role). Changing to the
-// role already held is a harmless no-op.
+// role changed between its read and its writes, or another role change of
+// the member (or a deletion of one of its tokens) took its fence over: of
+// concurrent changes, some may fail; the member always holds exactly one
+// role, and its tokens that role or, after an interrupted change, a lower
+// one until the next. Changing to the role already held is a harmless
+// no-op, which also brings every token back to that role.
 //
 // Invites live only while their inviter may invite (invite#vouched). A
 // member who loses the User role loses its pending invites: they are
@@ -121,95 +125,19 @@ func (c *Client) ChangeRole(ctx context.Context, org, userID string, role Role) 
 	return c.after(rev)(c.deleteInvitesBy(ctx, op, org, userID, freshAfter(rev)))
 }
 
-// roleChangeFence is how long a role change may take between its two
-// writes before its fence expires by itself (and the change fails).
-const roleChangeFence = 30 * time.Second
-
-// moveRole changes userID's role in org from one role to another ("" to
-// remove it), with the role every API token of userID in org holds, in one
-// write: the owner and its tokens never hold different roles.
-//
-// The tokens must be listed before that write, and a token created between
-// the listing and the write would keep the old role. So a fence goes
-// first: organization#role_change@user, which token creation requires to
-// be absent. After it, no token can be added, the listing is complete, and
-// the second write, which requires the fence (still unexpired) and the old
-// role, moves everything and takes the fence down.
-func (c *Client) moveRole(ctx context.Context, op, org, userID string, from, to Role) (Revision, error) {
-	o := Organization(org)
-	u := User(userID)
-	holds := mustExist(filter(TypeOrganization, org, string(from), &u), opErr("", ErrConflict, "the role of %q in %q changed meanwhile", userID, org))
-	pres := []precondition{
-		orgExists(org),
-		mustExist(memberFilter(org, userID), opErr("", ErrNotFound, "user %q is not a member of %q", userID, org)),
-		holds,
-	}
-	fenced, err := c.write(ctx, op, []*v1.RelationshipUpdate{touch(expiring(rel(o, RelRoleChange, u), time.Now().Add(roleChangeFence)))}, pres, false)
-	if err != nil {
-		return "", err
-	}
-	rev, err := c.moveBehindFence(ctx, op, o, u, to, fenced, pres)
-	if err != nil {
-		// Take the fence down rather than let it block the member's token
-		// creations until it expires. Harmless if it is another change's:
-		// that change then fails its own second write (ErrConflict).
-		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_, _ = c.write(cleanup, op, []*v1.RelationshipUpdate{remove(rel(o, RelRoleChange, u))}, nil, true)
-		return "", err
-	}
-	return rev, nil
-}
-
-// moveBehindFence is moveRole's second step: list the tokens (no new one
-// can appear), then move the owner's role and theirs, and take the fence
-// down, in one write that requires the fence and the old role.
-func (c *Client) moveBehindFence(ctx context.Context, op string, o Object, u Subject, to Role, fenced Revision, pres []precondition) (Revision, error) {
-	org, userID := o.ID, u.ID
-	tokens, err := c.tokensOf(ctx, org, userID, freshAfter(fenced))
-	if err != nil {
-		return "", translate(op, err)
-	}
-	// Every other role goes, not only from: whatever the owner or a token
-	// held, afterwards it holds exactly the new role, or none.
-	var updates []*v1.RelationshipUpdate
-	move := func(s Subject) {
-		for _, r := range roles {
-			if r != to {
-				updates = append(updates, remove(rel(o, string(r), s)))
-			}
-		}
-		if to != "" {
-			updates = append(updates, touch(rel(o, string(to), s)))
-		}
-	}
-	move(u)
-	for _, t := range tokens {
-		move(Token(t).Subject())
-	}
-	updates = append(updates, remove(rel(o, RelRoleChange, u)))
-	if len(updates) > c.cfg.maxWriteSize {
-		return "", opErr(op, ErrConflict, "%s has %d API tokens in %s, too many to move in one write (%d updates at most): delete some first",
-			userID, len(tokens), org, c.cfg.maxWriteSize)
-	}
-	pres = append(pres[:len(pres):len(pres)], mustExist(filter(TypeOrganization, org, RelRoleChange, &u),
-		opErr("", ErrConflict, "the role change of %q in %q took too long, or another one ran meanwhile", userID, org)))
-	return c.write(ctx, op, updates, pres, false)
-}
-
 // RemoveMember removes a user from an organization, with every API token
 // the user created there and every invite the user sent. It fails with
 // ErrNotFound when the user is not a member. The support account cannot be
 // removed.
 //
-// The roles go first: the user's and, in the same write, those its tokens
-// hold (see ChangeRole), so that the user and its tokens lose every right
-// at once; no new token or invite can be made for the user after it (their
-// writes require the membership as a precondition). The tokens and invites
-// are then deleted: the list is complete, since nothing can be added to it
-// any more. A removal cut off
-// between the two steps is finished by retrying it: the retry answers
-// ErrNotFound, and deletes what the first attempt left behind.
+// The roles go first, behind the fence of a role change (see ChangeRole):
+// the tokens' roles, then the user's, so that the user and its tokens lose
+// every right, and no new token or invite can be made for the user after
+// it (their writes require the membership as a precondition). The tokens
+// and invites are then deleted: the list is complete, since nothing can be
+// added to it any more. A removal cut off between the two steps is
+// finished by retrying it: the retry answers ErrNotFound, and deletes what
+// the first attempt left behind.
 func (c *Client) RemoveMember(ctx context.Context, org, userID string) (Revision, error) {
 	const op = "RemoveMember"
 	if err := validateOrgUser(org, userID); err != nil {
@@ -250,8 +178,8 @@ func (c *Client) RemoveMember(ctx context.Context, org, userID string) (Revision
 	return c.after(rev)(cleared, err)
 }
 
-// clearFormerMembership deletes the API tokens userID created in org and
-// the invites userID sent there, when userID is not a member: after a
+// clearFormerMembership deletes the API tokens userID created in org, the
+// invites userID sent there and the fence of an interrupted removal, when userID is not a member: after a
 // removal, before a new membership. Then the lists cannot grow, because
 // creating a token or an invite requires the membership (the inviting
 // role) as a write precondition. It returns the revision of its last
@@ -273,6 +201,15 @@ func (c *Client) clearFormerMembership(ctx context.Context, op, org, userID stri
 	var updates []*v1.RelationshipUpdate
 	for _, t := range tokens {
 		updates = append(updates, tokenRelationships(remove, org, userID, t, roles...)...)
+	}
+	// And the fence of a removal interrupted before its end: it would
+	// block a new membership's token creations until it expires.
+	m := Membership(org, userID)
+	for r, err := range c.read(ctx, filter(m.Type, m.ID, RelRoleChange, nil), cons, 0) {
+		if err != nil {
+			return "", translate(op, err)
+		}
+		updates = append(updates, remove(rel(m, RelRoleChange, Subject{Object: Object{Type: TypeRoleChange, ID: r.GetSubject().GetObject().GetObjectId()}})))
 	}
 	last, err := c.writeBatches(ctx, op, updates)
 	if err != nil {
@@ -337,13 +274,26 @@ func (c *Client) RoleOf(ctx context.Context, org, userID string, opts ...CallOpt
 	if err != nil {
 		return "", err
 	}
-	for r, err := range c.read(ctx, memberFilter(org, userID), cc.consistency, 0) {
+	role, err := c.roleHeld(ctx, org, User(userID), cc.consistency)
+	if err != nil {
+		return "", translate("RoleOf", err)
+	}
+	if role == "" {
+		return "", opErr("RoleOf", ErrNotFound, "user %q is not a member of %q", userID, org)
+	}
+	return role, nil
+}
+
+// roleHeld returns the role a subject (a user or an API token) holds in
+// org, read at cons, or "" for none.
+func (c *Client) roleHeld(ctx context.Context, org string, s Subject, cons Consistency) (Role, error) {
+	for r, err := range c.read(ctx, filter(TypeOrganization, org, "", &s), cons, 0) {
 		if err != nil {
-			return "", translate("RoleOf", err)
+			return "", err
 		}
 		if role := Role(r.GetRelation()); role.Valid() {
 			return role, nil
 		}
 	}
-	return "", opErr("RoleOf", ErrNotFound, "user %q is not a member of %q", userID, org)
+	return "", nil
 }

@@ -14,6 +14,8 @@ const (
 	TypeAPIToken          = "api_token"
 	TypeLLM               = "llm"
 	TypeInvite            = "invite"
+	TypeMembership        = "membership"  // bookkeeping: one user's membership of one organization
+	TypeRoleChange        = "role_change" // bookkeeping: one role change in progress
 )
 
 // PlatformID is the single platform object that lists every organization.
@@ -25,8 +27,8 @@ const (
 	RelUser           = "user"            // organization: the User role
 	RelReadonly       = "readonly"        // organization: the Read-only role
 	RelSupport        = "support"         // organization: the support account
-	RelAPIToken       = "api_token"       // organization, user: token indexes
-	RelRoleChange     = "role_change"     // organization: the fence of a role change
+	RelAPIToken       = "api_token"       // organization, user, membership: token indexes
+	RelRoleChange     = "role_change"     // membership: the fence of a role change
 	RelOrganization   = "organization"    // every artifact, private LLMs, platform
 	RelOwner          = "owner"           // dataset, adapter_repository, api_token
 	RelRepository     = "repository"      // training_job
@@ -139,6 +141,20 @@ func ParseRole(s string) (Role, error) {
 
 // invitable reports whether an invite may grant the role: Users invite
 // others as User or Read-only; the support account is never invited.
+// rank orders roles by what they grant: support above User above
+// Read-only above none ("").
+func (r Role) rank() int {
+	switch r {
+	case RoleSupport:
+		return 3
+	case RoleUser:
+		return 2
+	case RoleReadonly:
+		return 1
+	}
+	return 0
+}
+
 func (r Role) invitable() bool { return r == RoleUser || r == RoleReadonly }
 
 // invites reports whether the role holds invite_member (schema.zed).

@@ -38,11 +38,17 @@ func TestNamesMatchTheSchema(t *testing.T) {
 	for _, rel := range []string{
 		client.RelUser, client.RelReadonly, client.RelSupport, client.RelAPIToken, client.RelOrganization,
 		client.RelOwner, client.RelRepository, client.RelCreator, client.RelPrompter, client.RelInviter,
-		client.RelGrantsUser, client.RelGrantsReadonly, client.RelAcceptedBy,
+		client.RelGrantsUser, client.RelGrantsReadonly, client.RelAcceptedBy, client.RelRoleChange,
 	} {
 		assert.True(t, relations[rel], "relation %s is not in the schema", rel)
 	}
-	assert.Len(t, compiled.ObjectDefinitions, 10)
+	var types []string
+	for _, def := range compiled.ObjectDefinitions {
+		types = append(types, def.GetName())
+	}
+	assert.ElementsMatch(t, []string{client.TypeUser, client.TypePlatform, client.TypeOrganization, client.TypeMembership, client.TypeRoleChange,
+		client.TypeDataset, client.TypeAdapterRepository, client.TypeTrainingJob, client.TypeDeployment, client.TypeAPIToken,
+		client.TypeLLM, client.TypeInvite}, types)
 }
 
 // TestClientDoesNotCompileSpiceDB: a service that imports the facade must

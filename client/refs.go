@@ -3,6 +3,7 @@ package client
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"strings"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
@@ -185,6 +186,20 @@ func Invite(secret string) Object { return Object{Type: TypeInvite, ID: inviteKe
 func inviteKey(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:])
+}
+
+// Membership is the bookkeeping object of userID's membership of org
+// (schema.zed, definition membership): membership:org|user, readable, when
+// neither ID contains "|" and the pair fits SpiceDB's 1,024 characters;
+// otherwise membership:<hex SHA-256 of both>, which contains no "|", so
+// the two forms never name the same object, and "org|" prefixes exactly
+// the readable memberships of org.
+func Membership(org, userID string) Object {
+	if id := org + "|" + userID; len(id) <= maxIDLength && !strings.Contains(org, "|") && !strings.Contains(userID, "|") {
+		return Object{Type: TypeMembership, ID: id}
+	}
+	sum := sha256.Sum256([]byte(strconv.Itoa(len(org)) + ":" + org + "|" + userID))
+	return Object{Type: TypeMembership, ID: hex.EncodeToString(sum[:])}
 }
 
 // Token is the object api_token:id (as a resource, e.g. to check delete on it).

@@ -125,14 +125,28 @@ func snake(s string) string {
 	return b.String()
 }
 
+// retiredRelations are relations earlier versions of Spicegate wrote for
+// their own bookkeeping, which no service checks: the schema may drop them
+// without allowRemovals, once their relationships are deleted (SpiceDB
+// refuses to remove a relation still in use).
+var retiredRelations = map[string]*v1.RelationshipFilter{
+	// The role change fence before it moved to membership#role_change.
+	TypeOrganization + "#" + RelRoleChange: filter(TypeOrganization, "", RelRoleChange, nil),
+}
+
 // ApplySchema writes Spicegate's schema when it differs from SpiceDB's. It
 // refuses, with ErrConflict and nothing written, a change that removes a
 // definition, relation, permission, subject type or caveat, unless
 // allowRemovals is set: services may still check a removed permission, and
 // SpiceDB itself refuses to remove a relation that relationships still use.
-// It returns the changes and the revision written at ("" when there was
-// nothing to change).
+// The facade's own retired bookkeeping relations are the exception: their
+// relationships are deleted and the relations dropped.
+//
+// After a schema change it brings the API tokens earlier versions wrote up
+// to the current model (RepairTokens). It returns the changes and the
+// revision written at ("" when there was nothing to change).
 func (c *Client) ApplySchema(ctx context.Context, allowRemovals bool) ([]SchemaChange, Revision, error) {
+	const op = "ApplySchema"
 	changes, err := c.DiffSchema(ctx)
 	if err != nil {
 		return nil, "", err
@@ -141,14 +155,38 @@ func (c *Client) ApplySchema(ctx context.Context, allowRemovals bool) ([]SchemaC
 		return nil, "", nil
 	}
 	var removals []string
+	var retired []*v1.RelationshipFilter
 	for _, ch := range changes {
+		if f, ok := retiredRelations[ch.Object]; ok && ch.Kind == "relation_removed" {
+			retired = append(retired, f)
+			continue
+		}
 		if ch.Removal {
 			removals = append(removals, ch.String())
 		}
 	}
 	if len(removals) > 0 && !allowRemovals {
-		return changes, "", opErr("ApplySchema", ErrConflict, "the new schema removes %s; allow removals explicitly to apply it", strings.Join(removals, ", "))
+		return changes, "", opErr(op, ErrConflict, "the new schema removes %s; allow removals explicitly to apply it", strings.Join(removals, ", "))
+	}
+	for _, f := range retired {
+		if _, err := c.deleteMatching(ctx, op, f); err != nil {
+			return changes, "", err
+		}
 	}
 	rev, err := c.WriteSchema(ctx)
-	return changes, rev, err
+	if err != nil {
+		return changes, "", err
+	}
+	var repaired int
+	err = c.retryConflicts(ctx, func() (err error) {
+		repaired, err = c.RepairTokens(ctx) // idempotent: a retry picks up where a conflict stopped it
+		return err
+	})
+	if err != nil {
+		return changes, rev, err
+	}
+	if repaired > 0 {
+		c.cfg.logger.Info("API tokens brought up to the current schema", "tokens", repaired)
+	}
+	return changes, rev, nil
 }

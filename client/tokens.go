@@ -20,9 +20,9 @@ func newSecretID() (string, error) {
 }
 
 // tokenRelationships are the relationships of a token: its organization
-// and owner, the two indexes organization#api_token and user#api_token,
-// and the roles it holds in its organization (its owner's; see
-// schema.zed, definitions organization and api_token).
+// and owner, the three indexes organization#api_token, user#api_token and
+// membership#api_token, and the roles it holds in its organization (its
+// owner's; see schema.zed, definitions organization and membership).
 func tokenRelationships(op func(*v1.Relationship) *v1.RelationshipUpdate, org, owner, token string, roles ...Role) []*v1.RelationshipUpdate {
 	t := Token(token)
 	// The roles first: should a deletion be split across writes, the token
@@ -36,6 +36,7 @@ func tokenRelationships(op func(*v1.Relationship) *v1.RelationshipUpdate, org, o
 		op(rel(t, RelOwner, User(owner))),
 		op(rel(Organization(org), RelAPIToken, t.Subject())),
 		op(rel(Object{Type: TypeUser, ID: owner}, RelAPIToken, t.Subject())),
+		op(rel(Membership(org, owner), RelAPIToken, t.Subject())),
 	)
 }
 
@@ -72,7 +73,7 @@ func (c *Client) CreateAPIToken(ctx context.Context, org, owner string) (string,
 			orgExists(org),
 			mustExist(memberFilter(org, owner), opErr("", ErrNotFound, "user %q is not a member of %q", owner, org)),
 			mustExist(filter(TypeOrganization, org, string(role), &u), opErr("", ErrConflict, "the role of %q in %q changed meanwhile", owner, org)),
-			mustNotExist(filter(TypeOrganization, org, RelRoleChange, &u), opErr("", ErrConflict, "the role of %q in %q is being changed", owner, org)),
+			noRoleChange(org, owner),
 			mustNotExist(filter(TypeAPIToken, id, "", nil), opErr("", ErrAlreadyExists, "token ID collision")),
 		}
 		rev, err = c.write(ctx, op, tokenRelationships(create, org, owner, id, role), pres, false)
@@ -120,12 +121,27 @@ func (c *Client) APIToken(ctx context.Context, tokenID string, opts ...CallOptio
 
 // DeleteAPIToken deletes a token: from then on every check on it is
 // denied. It fails with ErrNotFound when the token does not exist.
+//
+// A role change of the token's owner in progress fails instead (with
+// ErrConflict; see ChangeRole): the deletion takes its fence down, so that
+// the change cannot give the deleted token a role back, and a change
+// interrupted mid-way never delays a deletion.
 func (c *Client) DeleteAPIToken(ctx context.Context, tokenID string) (Revision, error) {
-	info, err := c.APIToken(ctx, tokenID, WithConsistency(FullyConsistent()))
-	if err != nil {
-		return "", err
-	}
-	return c.write(ctx, "DeleteAPIToken", tokenRelationships(remove, info.Org, info.Owner, tokenID, roles...), nil, true)
+	const op = "DeleteAPIToken"
+	var rev Revision
+	err := c.retryConflicts(ctx, func() error {
+		info, err := c.APIToken(ctx, tokenID, WithConsistency(FullyConsistent()))
+		if err != nil {
+			return err
+		}
+		down, pres, err := c.takeFenceDown(ctx, op, info.Org, info.Owner)
+		if err != nil {
+			return err
+		}
+		rev, err = c.write(ctx, op, append(tokenRelationships(remove, info.Org, info.Owner, tokenID, roles...), down...), pres, false)
+		return err
+	})
+	return rev, err
 }
 
 // ListAPITokens returns the IDs of the tokens owner created in org.
@@ -141,25 +157,16 @@ func (c *Client) ListAPITokens(ctx context.Context, org, owner string, opts ...C
 	return ids, translate("ListAPITokens", err)
 }
 
-// tokensOf lists owner's tokens in org, read at cons.
+// tokensOf lists owner's tokens in org, read at cons: one indexed read of
+// the membership's token index.
 func (c *Client) tokensOf(ctx context.Context, org, owner string, cons Consistency) ([]string, error) {
-	var all []string
-	for r, err := range c.read(ctx, filter(TypeUser, owner, RelAPIToken, nil), cons, 0) {
+	var ids []string
+	m := Membership(org, owner)
+	for r, err := range c.read(ctx, filter(m.Type, m.ID, RelAPIToken, nil), cons, 0) {
 		if err != nil {
 			return nil, err
 		}
-		all = append(all, r.GetSubject().GetObject().GetObjectId())
+		ids = append(ids, r.GetSubject().GetObject().GetObjectId())
 	}
-	var inOrg []string
-	o := Organization(org).Subject()
-	for _, t := range all {
-		ok, err := c.exists(ctx, filter(TypeAPIToken, t, RelOrganization, &o), cons)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			inOrg = append(inOrg, t)
-		}
-	}
-	return inOrg, nil
+	return ids, nil
 }

@@ -89,6 +89,7 @@ func (s *Seed) Updates() []*v1.RelationshipUpdate {
 				touch(rel(client.TypeAPIToken, t.ID, client.RelOwner, user(t.Owner))),
 				touch(rel(client.TypeOrganization, o.ID, client.RelAPIToken, token)),
 				touch(rel(client.TypeUser, t.Owner, client.RelAPIToken, token)),
+				touch(rel(client.TypeMembership, client.Membership(o.ID, t.Owner).ID, client.RelAPIToken, token)),
 				// A token holds its owner's role (Validate made sure the owner is a member), and only that one.
 				touch(rel(client.TypeOrganization, o.ID, string(roleOf[t.Owner]), token)))
 			for _, other := range []client.Role{client.RoleUser, client.RoleReadonly, client.RoleSupport} {

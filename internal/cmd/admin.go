@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/spicegate/spicegate/client"
 	"github.com/spicegate/spicegate/datastore/sqlite"
 	"github.com/spicegate/spicegate/internal/embedded"
 	"github.com/spicegate/spicegate/internal/service"
@@ -79,6 +80,16 @@ With --generate it writes a synthetic seed of --orgs organizations, each with
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "loaded %s: %d organizations, %d relationships, at revision %s\n", args[0], len(s.Organizations), s.Relationships(), rev)
+			// The seed may have changed the role of members whose API
+			// tokens were created through the API: they follow their owners.
+			c.Observe(client.Revision(rev))
+			n, err := c.RepairTokens(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("bringing API tokens in line with their owners: %w", err)
+			}
+			if n > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "moved %d API tokens to their owners' roles\n", n)
+			}
 			return nil
 		},
 	}

@@ -108,11 +108,28 @@ func TestSeedCommandLoadsTwiceAndGenerates(t *testing.T) {
 	require.NotNil(t, written, "the generator says what it wrote: %q", out)
 
 	// Loading twice reports the same count, the file's.
-	for range 2 {
+	c, err := client.New(addr, client.WithInsecure(), client.WithPresharedKey(key))
+	require.NoError(t, err)
+	defer c.Close()
+	var tok string
+	for i := range 2 {
 		out, err = execute(t, "seed", path, "--spicedb-endpoint", addr, "--preshared-key", key)
 		require.NoError(t, err, out)
 		assert.Contains(t, out, "loaded "+path+": 2 organizations, "+written[1]+" relationships, at revision ")
+		if i == 0 {
+			// Between the loads, a Read-only member creates a token and is
+			// promoted through the API: the reload demotes it again, and
+			// the token with it.
+			tok, _, err = c.CreateAPIToken(t.Context(), "org00001", "org00001-u0002")
+			require.NoError(t, err)
+			_, err = c.ChangeRole(t.Context(), "org00001", "org00001-u0002", client.RoleUser)
+			require.NoError(t, err)
+		}
 	}
+	assert.Contains(t, out, "moved 1 API tokens to their owners' roles")
+	d, err := c.Check(t.Context(), client.APIToken(tok), client.PermDeploy, client.Organization("org00001"), client.WithConsistency(client.FullyConsistent()))
+	require.NoError(t, err)
+	assert.False(t, d.Allowed(), "the token followed its owner back to Read-only")
 	out, err = execute(t, "members", "org00001", "--spicedb-endpoint", addr, "--preshared-key", key)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"USER", "ROLE", "org00001-u0001", "user", "org00001-u0002", "readonly", "org00001-u0003", "user", "support", "support"}, lines(out))

@@ -402,7 +402,7 @@ func TestAuditStream(t *testing.T) {
 	// Writes made after the stream opened arrive, with their actor and request.
 	r := a.ok("DELETE", "/v1/organizations/acme/members/carol", "", http.StatusOK, httpapi.ActorHeader, "user:support", httpapi.RequestIDHeader, "req-7")
 	assert.Equal(t, "req-7", r.header.Get(httpapi.RequestIDHeader))
-	// The removal writes its fence first (organization#role_change), then
+	// The removal writes its fence first (membership#role_change), then
 	// deletes the role: every change carries the actor and the request.
 	lines := bufio.NewScanner(resp.Body)
 	var change map[string]any

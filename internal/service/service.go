@@ -364,6 +364,15 @@ func (s *Service) loadSeed(ctx context.Context) error {
 		return err
 	}
 	s.client.Observe(client.Revision(rev)) // reads through the API see the seed
+	if !empty {
+		// The seed may have changed the role of members who created API
+		// tokens through the API since: the tokens follow their owners.
+		n, err := s.client.RepairTokens(ctx)
+		if err != nil {
+			return fmt.Errorf("seed: bringing API tokens in line with their owners: %w", err)
+		}
+		s.log.Info("API tokens brought in line with their owners' roles", "tokens", n)
+	}
 	s.log.Info("seed loaded", "seed", s.cfg.Seed, "organizations", len(parsed.Organizations), "revision", rev)
 	if s.cfg.Seed == "demo" {
 		s.log.Warn("the demo seed's organizations, users and API token IDs are public knowledge: keep real data out of this store, or start it with --no-seed")

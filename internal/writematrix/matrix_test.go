@@ -285,6 +285,7 @@ func newFixture(t *testing.T, conn v1.PermissionsServiceClient) *fixture {
 		add(client.TypeAPIToken, id, client.RelOwner, user(owner))
 		add(client.TypeOrganization, orgID, client.RelAPIToken, tok)
 		add(client.TypeUser, owner, client.RelAPIToken, tok)
+		add(client.TypeMembership, client.Membership(orgID, owner).ID, client.RelAPIToken, tok)
 		if role != "" {
 			add(client.TypeOrganization, orgID, role, tok)
 		}
