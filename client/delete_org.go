@@ -89,6 +89,15 @@ func (c *Client) DeleteOrganization(ctx context.Context, org string) (Revision, 
 		keep(rev)
 	}
 
+	// The memberships' bookkeeping (token indexes, role change fences),
+	// before the tokens: should the deletion be interrupted, the next one
+	// finds them again through the tokens' owners.
+	rev, err := c.deleteMemberships(ctx, op, org, people, freshAfter(last))
+	if err != nil {
+		return last, err
+	}
+	keep(rev)
+
 	for _, at := range artifactTypes {
 		ids := map[string]struct{}{}
 		// After the fence (and each page since): freshAfter, so that no
@@ -105,9 +114,6 @@ func (c *Client) DeleteOrganization(ctx context.Context, org string) (Revision, 
 		for _, relation := range at.relations {
 			rev, err := c.deleteWhere(ctx, op, filter(at.typ, "", relation, nil), freshAfter(last), func(r *v1.Relationship) bool {
 				_, ok := ids[r.GetResource().GetObjectId()]
-				if ok && at.typ == TypeAPIToken && relation == RelOwner {
-					people[r.GetSubject().GetObject().GetObjectId()] = struct{}{}
-				}
 				return ok
 			})
 			if err != nil {
@@ -134,23 +140,12 @@ func (c *Client) DeleteOrganization(ctx context.Context, org string) (Revision, 
 		keep(rev)
 	}
 
-	// The membership objects (token indexes, role change fences): those
-	// named "org|user" in one go, the others (digests) one by one.
-	filters := []*v1.RelationshipFilter{}
-	if !strings.Contains(org, "|") {
-		filters = append(filters, &v1.RelationshipFilter{ResourceType: TypeMembership, OptionalResourceIdPrefix: org + "|"})
-	}
-	for _, p := range slices.Sorted(maps.Keys(people)) {
-		if m := Membership(org, p); !strings.Contains(m.ID, "|") {
-			filters = append(filters, filter(m.Type, m.ID, "", nil))
-		}
-	}
 	// Private LLMs registered before they named their organization.
 	members := Subject{Object: Organization(org), Relation: PermMember}
-	for _, f := range append(filters,
+	for _, f := range []*v1.RelationshipFilter{
 		filter(TypeLLM, "", RelPrompter, &members),
 		filter(TypeOrganization, org, "", nil),
-	) {
+	} {
 		rev, err := c.deleteMatching(ctx, op, f)
 		if err != nil {
 			return last, err
@@ -194,4 +189,48 @@ func (c *Client) deleteWhere(ctx context.Context, op string, f *v1.RelationshipF
 		}
 	}
 	return last, flush()
+}
+
+// deleteMemberships deletes the membership objects of org: those named
+// "org|user" in one go (by prefix), the digests one by one, for the given
+// members and the owners of org's API tokens (read at cons).
+func (c *Client) deleteMemberships(ctx context.Context, op, org string, people map[string]struct{}, cons Consistency) (Revision, error) {
+	orgSubject := Organization(org).Subject()
+	tokens := map[string]struct{}{}
+	for r, err := range c.read(ctx, filter(TypeAPIToken, "", RelOrganization, &orgSubject), cons, 0) {
+		if err != nil {
+			return "", translate(op, err)
+		}
+		tokens[r.GetResource().GetObjectId()] = struct{}{}
+	}
+	if len(tokens) > 0 {
+		for r, err := range c.read(ctx, filter(TypeAPIToken, "", RelOwner, nil), cons, 0) {
+			if err != nil {
+				return "", translate(op, err)
+			}
+			if _, ok := tokens[r.GetResource().GetObjectId()]; ok {
+				people[r.GetSubject().GetObject().GetObjectId()] = struct{}{}
+			}
+		}
+	}
+	var filters []*v1.RelationshipFilter
+	if !strings.Contains(org, "|") {
+		filters = append(filters, &v1.RelationshipFilter{ResourceType: TypeMembership, OptionalResourceIdPrefix: org + "|"})
+	}
+	for _, p := range slices.Sorted(maps.Keys(people)) {
+		if m := Membership(org, p); !strings.Contains(m.ID, "|") {
+			filters = append(filters, filter(m.Type, m.ID, "", nil))
+		}
+	}
+	var last Revision
+	for _, f := range filters {
+		rev, err := c.deleteMatching(ctx, op, f)
+		if err != nil {
+			return last, err
+		}
+		if rev != "" {
+			last = rev
+		}
+	}
+	return last, nil
 }

@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
@@ -14,14 +16,16 @@ import (
 //
 // The tokens are listed (membership#api_token), then moved, possibly in
 // several writes (a member may have thousands). So that the list is
-// complete and stays so, the change first raises a fence,
+// complete, the change first raises a fence,
 // membership:org|user#role_change@role_change:N, N random: token creation
-// requires no fence, and token deletion takes the fence down. Every later
-// write of the change requires its own fence N, and renews its expiration:
-// a change whose fence expired (it stalled) or was taken over (by another
-// change, a token deletion or the organization's deletion) writes nothing
-// more, so at most one change moves a member's tokens at a time, and it
-// moves exactly the tokens it listed. The fence is N's own, not the
+// requires no fence. Every later write of the change requires its own
+// fence N, and renews its expiration: a change whose fence expired (it
+// stalled) or was taken over (by another change, a token repair or the
+// organization's deletion) writes nothing more, so at most one change
+// moves a member's tokens at a time. Tokens may be deleted meanwhile (a
+// member deleting its own tokens must neither wait nor stop its removal):
+// each write requires the tokens it moves to exist, and the change lists
+// them again when one was deleted (see moveBehindFence). The fence is N's own, not the
 // member's: a stalled change cannot mistake a later change's fence for its
 // own.
 //
@@ -51,7 +55,7 @@ func (f fence) relationship() *v1.Relationship {
 // held is the precondition that the fence is still this change's.
 func (f fence) held() precondition {
 	return mustExist(filter(f.membership.Type, f.membership.ID, RelRoleChange, &f.change),
-		opErr("", ErrConflict, "the role change of %s took too long, or another change or a token deletion took over", f.membership.ID))
+		opErr("", ErrConflict, "the role change of %s took too long, or another change took over", f.membership.ID))
 }
 
 // noRoleChange is the precondition of token creation: no role change of
@@ -128,16 +132,24 @@ func (c *Client) moveRole(ctx context.Context, op, org, userID string, from, to 
 	return rev, nil
 }
 
+// errTokenGone marks a role change's write that failed because one of
+// the tokens it moves was deleted meanwhile: the change lists the tokens
+// again and goes on, behind the same fence.
+var errTokenGone = errors.New("an API token it moves was deleted meanwhile")
+
 // moveBehindFence is moveRole's work behind its fence: list the tokens
-// (the list cannot change any more), then move the owner and the tokens
-// in the order that keeps every token at or below its owner, in writes
-// that each require the fence and renew it; the last one takes it down.
+// (none can be added any more), then move the owner and the tokens in the
+// order that keeps every token at or below its owner, in writes that each
+// require the fence and renew it; the last one takes it down.
+//
+// Tokens may still be deleted meanwhile (deleting one's own token must
+// never wait, nor stop a removal): each write requires every token it
+// moves to exist, so a deleted token never gets a role back, and when one
+// was deleted the change lists the tokens again and moves the rest. Each
+// such round follows a deletion, and no token can be added, so the rounds
+// end.
 func (c *Client) moveBehindFence(ctx context.Context, op, org string, u Subject, from, to Role, f fence, fenced Revision,
 	pres []precondition, holds func(Role) precondition) (Revision, error) {
-	tokens, err := c.tokensOf(ctx, org, u.ID, freshAfter(fenced))
-	if err != nil {
-		return "", translate(op, err)
-	}
 	o := Organization(org)
 	// Every other role goes, not only from: whatever the owner or a token
 	// held, afterwards it holds exactly the new role, or none.
@@ -153,52 +165,114 @@ func (c *Client) moveBehindFence(ctx context.Context, op, org string, u Subject,
 		}
 		return updates
 	}
-	owner := move(u)
-	perToken := len(owner)
-	var tokenWrites [][]*v1.RelationshipUpdate
-	perWrite := max(1, (c.cfg.maxWriteSize-1)/perToken) // one update renews or removes the fence
-	for start := 0; start < len(tokens); start += perWrite {
-		var batch []*v1.RelationshipUpdate
-		for _, t := range tokens[start:min(start+perWrite, len(tokens))] {
-			batch = append(batch, move(Token(t).Subject())...)
-		}
-		tokenWrites = append(tokenWrites, batch)
-	}
-
-	// The writes in order; the owner's role at each step is the
-	// precondition of the next.
 	type step struct {
 		updates []*v1.RelationshipUpdate
-		after   Role // the owner's role once this step is written
+		tokens  []string // those moved, which must still exist
+		after   Role     // the owner's role once this step is written
 	}
-	var steps []step
-	if to.rank() > from.rank() {
-		steps = append(steps, step{owner, to})
-		for _, w := range tokenWrites {
-			steps = append(steps, step{w, to})
-		}
-	} else {
-		for _, w := range tokenWrites {
-			steps = append(steps, step{w, from})
-		}
-		steps = append(steps, step{owner, to})
-	}
-	var rev Revision
-	current := from
-	for i, s := range steps {
-		fenceUpdate := touch(f.relationship())
-		if i == len(steps)-1 {
-			fenceUpdate = remove(rel(f.membership, RelRoleChange, f.change))
-		}
-		if c.beforeFencedWrite != nil {
-			c.beforeFencedWrite(i)
-		}
-		if rev, err = c.write(ctx, op, append(s.updates, fenceUpdate), concat(pres, []precondition{f.held(), holds(current)}), false); err != nil {
+	current, since, written, rounds := from, fenced, 0, 0
+	for round := 0; ; round++ {
+		tokens, err := c.liveTokens(ctx, op, org, u.ID, freshAfter(since))
+		if err != nil {
 			return "", err
 		}
-		current = s.after
+		if round == 0 {
+			rounds = len(tokens) + 1 // each further round follows a deletion
+		}
+		// The writes in order; the owner's role at each step is the
+		// precondition of the next. A promotion whose owner step was
+		// written already moves only the tokens.
+		var tokenSteps []step
+		perWrite := max(1, (c.cfg.maxWriteSize-1)/len(move(u))) // one update renews or removes the fence
+		for start := 0; start < len(tokens); start += perWrite {
+			st := step{tokens: tokens[start:min(start+perWrite, len(tokens))]}
+			for _, t := range st.tokens {
+				st.updates = append(st.updates, move(Token(t).Subject())...)
+			}
+			tokenSteps = append(tokenSteps, st)
+		}
+		var steps []step
+		if to.rank() > from.rank() {
+			if current != to {
+				steps = append(steps, step{updates: move(u), after: to})
+			}
+			for _, st := range tokenSteps {
+				st.after = to
+				steps = append(steps, st)
+			}
+		} else {
+			for _, st := range tokenSteps {
+				st.after = current
+				steps = append(steps, st)
+			}
+			steps = append(steps, step{updates: move(u), after: to})
+		}
+		if len(steps) == 0 { // a promotion whose tokens were all deleted
+			steps = append(steps, step{after: current})
+		}
+
+		var rev Revision
+		for i, st := range steps {
+			fenceUpdate := touch(f.relationship())
+			if i == len(steps)-1 {
+				fenceUpdate = remove(rel(f.membership, RelRoleChange, f.change))
+			}
+			stepPres := concat(pres, []precondition{f.held(), holds(current)})
+			for _, t := range st.tokens {
+				stepPres = append(stepPres, mustExist(filter(TypeAPIToken, t, RelOwner, &u), // as liveTokens tells
+					&Error{Kind: ErrConflict, Err: fmt.Errorf("token %q: %w", t, errTokenGone)}))
+			}
+			if c.beforeFencedWrite != nil {
+				c.beforeFencedWrite(written)
+			}
+			written++
+			rev, err = c.write(ctx, op, append(st.updates, fenceUpdate), stepPres, false)
+			if err != nil {
+				break
+			}
+			current, since = st.after, rev
+		}
+		if err == nil {
+			return rev, nil
+		}
+		if !errors.Is(err, errTokenGone) || round >= rounds {
+			return "", err
+		}
 	}
-	return rev, nil
+}
+
+// liveTokens lists owner's tokens in org from the index
+// membership#api_token, keeping those that still exist (the owner's
+// tokens, one indexed read), and deletes the index entries of tokens that
+// no longer do (a token deletion interrupted half-way, or a relationship
+// deleted by hand): only a token that exists ever gets a role.
+func (c *Client) liveTokens(ctx context.Context, op, org, owner string, cons Consistency) ([]string, error) {
+	indexed, err := c.tokensOf(ctx, org, owner, cons)
+	if err != nil || len(indexed) == 0 {
+		return nil, translate(op, err)
+	}
+	exists := map[string]bool{}
+	u := User(owner)
+	for r, err := range c.read(ctx, filter(TypeAPIToken, "", RelOwner, &u), cons, 0) {
+		if err != nil {
+			return nil, translate(op, err)
+		}
+		exists[r.GetResource().GetObjectId()] = true
+	}
+	var live []string
+	var stale []*v1.RelationshipUpdate
+	m := Membership(org, owner)
+	for _, t := range indexed {
+		if exists[t] {
+			live = append(live, t)
+		} else {
+			stale = append(stale, remove(rel(m, RelAPIToken, Token(t).Subject())))
+		}
+	}
+	if _, err := c.writeBatches(ctx, op, stale); err != nil {
+		return nil, err
+	}
+	return live, nil
 }
 
 // concat joins precondition lists into a new one.

@@ -171,9 +171,8 @@ func TestAnInterruptedRoleChangeBlocksTokensUntilTheNextOne(t *testing.T) {
 	assert.True(t, allowed(t, c, client.APIToken(promoted), client.PermDeploy, client.Organization("acme")))
 }
 
-// Deleting a token never waits for a role change: it takes an interrupted
-// change's fence down.
-func TestATokenDeletionTakesAnInterruptedFenceDown(t *testing.T) {
+// Deleting a token never waits for a role change, even an interrupted one.
+func TestATokenDeletionNeverWaitsForARoleChange(t *testing.T) {
 	s := startServer(t)
 	c := s.Client(t)
 	seedOrgs(t, c)
@@ -184,9 +183,51 @@ func TestATokenDeletionTakesAnInterruptedFenceDown(t *testing.T) {
 	_, err = c.DeleteAPIToken(ctx, tok)
 	require.NoError(t, err)
 	assert.False(t, allowed(t, c, client.APIToken(tok), client.PermMember, client.Organization("acme")))
-	assert.Empty(t, fencesOf(t, s, "acme", "rita"))
-	_, _, err = c.CreateAPIToken(ctx, "acme", "rita")
+}
+
+// A member who deletes its own tokens while support removes it (the
+// attacker's way of making a removal fail, round after round) is removed
+// all the same: a deletion only makes the change list the tokens again.
+func TestDeletingOnesTokensDoesNotStopOnesRemoval(t *testing.T) {
+	s := startServer(t)
+	c := s.Client(t)
+	seedOrgs(t, c)
+	ctx := t.Context()
+	toks := createTokens(t, c, "acme", "alice", 8)
+	client.SetMaxWriteSize(c, 7) // two tokens per write: many steps to interfere with
+	alice := s.Client(t).As(client.User("alice"))
+	deleted := 0
+	client.BeforeFencedWrite(c, func(int) {
+		if deleted < len(toks) {
+			_, err := alice.DeleteAPIToken(ctx, toks[deleted])
+			require.NoError(t, err)
+			deleted++
+		}
+	})
+	_, err := c.As(client.User("support")).RemoveMember(ctx, "acme", "alice")
 	require.NoError(t, err)
+	assert.Positive(t, deleted)
+	for _, r := range spicedbtest.Relationships(t, s.Conn(t)) {
+		assert.NotContains(t, r, "alice", "nothing of alice's membership is left")
+	}
+}
+
+// An index entry whose token no longer exists (a deletion cut off
+// half-way, a relationship deleted by hand) never gives that token a role:
+// role changes move only tokens that exist, and drop the stale entry.
+func TestAStaleTokenIndexGivesNoRole(t *testing.T) {
+	s := startServer(t)
+	c := s.Client(t)
+	seedOrgs(t, c)
+	ctx := t.Context()
+	m := client.Membership("acme", "rita")
+	rawTouch(t, s, &v1.Relationship{Resource: &v1.ObjectReference{ObjectType: m.Type, ObjectId: m.ID}, Relation: client.RelAPIToken,
+		Subject: &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: client.TypeAPIToken, ObjectId: "ghost"}}})
+	_, err := c.As(client.User("support")).ChangeRole(ctx, "acme", "rita", client.RoleUser)
+	require.NoError(t, err)
+	for _, r := range spicedbtest.Relationships(t, s.Conn(t)) {
+		assert.NotContains(t, r, "ghost")
+	}
 }
 
 // A role change that stalls behind its fence until the fence is gone (it
@@ -221,9 +262,9 @@ func TestAStalledRoleChangeWritesNothingOnceItsFenceIsGone(t *testing.T) {
 	assert.Equal(t, map[string]string{old: client.RelUser, late: client.RelUser}, ofToken)
 }
 
-// A token deleted while its owner's role changes stays deleted: the
-// deletion takes the change's fence down, so the change cannot give the
-// token a role back.
+// A token deleted while its owner's role changes stays deleted, and the
+// change moves the others: each of its writes requires the tokens it moves
+// to exist, and it lists them again when one went.
 func TestATokenDeletedDuringARoleChangeStaysDeleted(t *testing.T) {
 	s := startServer(t)
 	c := s.Client(t)
@@ -231,18 +272,19 @@ func TestATokenDeletedDuringARoleChangeStaysDeleted(t *testing.T) {
 	ctx := t.Context()
 	toks := createTokens(t, c, "acme", "rita", 2)
 	client.BeforeFencedWrite(c, func(step int) {
-		if step == 0 {
+		if step == 1 { // after the owner's promotion, before the tokens'
 			_, err := s.Client(t).DeleteAPIToken(ctx, toks[0])
 			require.NoError(t, err)
 		}
 	})
 	_, err := c.As(client.User("support")).ChangeRole(ctx, "acme", "rita", client.RoleUser)
-	require.ErrorIs(t, err, client.ErrConflict)
+	require.NoError(t, err)
 	for _, r := range spicedbtest.Relationships(t, s.Conn(t)) {
 		assert.NotContains(t, r, toks[0])
 	}
-	_, ofToken := heldRoles(t, s, "acme", "rita", toks)
-	assert.Equal(t, client.RelReadonly, ofToken[toks[1]], "the other token did not move without its owner")
+	owner, ofToken := heldRoles(t, s, "acme", "rita", toks)
+	assert.Equal(t, client.RelUser, owner)
+	assert.Equal(t, client.RelUser, ofToken[toks[1]], "the other token moved with its owner")
 	assert.Empty(t, fencesOf(t, s, "acme", "rita"))
 }
 
@@ -284,4 +326,23 @@ func TestMembershipIDsAreUnambiguous(t *testing.T) {
 	}
 	assert.Equal(t, "acme|alice", client.Membership("acme", "alice").ID)
 	assert.NotContains(t, client.Membership("acme|x", "y").ID, "|", "a digest never looks like a readable name")
+}
+
+// RepairTokens gives nothing back in an organization being deleted (its
+// platform listing gone, its tokens' roles next): the deletion owns it.
+func TestRepairLeavesAnOrganizationBeingDeletedAlone(t *testing.T) {
+	s := startServer(t)
+	c := s.Client(t)
+	seedOrgs(t, c)
+	ctx := t.Context()
+	tok, _, err := c.CreateAPIToken(ctx, "acme", "alice")
+	require.NoError(t, err)
+	acme := client.Organization("acme").Subject()
+	rawDelete(t, s, &v1.RelationshipFilter{ResourceType: client.TypePlatform, OptionalResourceId: client.PlatformID,
+		OptionalRelation: client.RelOrganization, OptionalSubjectFilter: &v1.SubjectFilter{SubjectType: acme.Type, OptionalSubjectId: acme.ID}})
+	rawDelete(t, s, tokenRoleFilter("acme", client.RelUser, tok))
+	n, err := c.RepairTokens(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	assert.False(t, allowed(t, c, client.APIToken(tok), client.PermMember, client.Organization("acme")))
 }

@@ -3,6 +3,7 @@ package client
 import (
 	"cmp"
 	"context"
+	"errors"
 	"maps"
 	"slices"
 
@@ -20,10 +21,12 @@ import (
 // Each member's tokens are repaired in writes that require what the repair
 // read: the owner's role (or its absence) and every token's existence, so
 // a token deleted meanwhile stays deleted; and each takes down a role
-// change's fence, as a token deletion does, so that no change in progress
+// change's fence, as another role change does, so that no change in progress
 // moves a list of tokens the repair changed. It reads every token and
-// membership (indexed type-wide reads): ApplySchema runs it after writing a
-// new schema, the seed loaders after loading. It is idempotent, and
+// membership (indexed type-wide reads): ApplySchema runs it every time
+// (serve at start, `spicegate schema apply`), the seed loaders after
+// loading. The tokens of an organization being deleted are left to the
+// deletion. It is idempotent, and
 // returns how many tokens it changed.
 func (c *Client) RepairTokens(ctx context.Context) (int, error) {
 	const op = "RepairTokens"
@@ -103,6 +106,9 @@ func (c *Client) RepairTokens(ctx context.Context) (int, error) {
 	}) {
 		n, err := c.repairMembership(ctx, op, m.org, m.owner, memberRole[m], needs[m])
 		repaired += n
+		if errors.Is(err, ErrNotFound) {
+			continue // the organization is being deleted: its tokens go with it
+		}
 		if err != nil {
 			return repaired, err
 		}
@@ -121,6 +127,7 @@ type tokenRepair struct {
 // changed.
 func (c *Client) repairMembership(ctx context.Context, op, org, owner string, ownerRole Role, repairs []tokenRepair) (int, error) {
 	u := User(owner)
+	listed := orgExists(org) // an organization being deleted gets nothing back
 	held := mustExist(filter(TypeOrganization, org, string(ownerRole), &u), opErr("", ErrConflict, "the role of %q in %q changed meanwhile", owner, org))
 	if ownerRole == "" {
 		held = mustNotExist(memberFilter(org, owner), opErr("", ErrConflict, "%q joined %q meanwhile", owner, org))
@@ -137,7 +144,7 @@ func (c *Client) repairMembership(ctx context.Context, op, org, owner string, ow
 			return done, err
 		}
 		updates := down
-		pres = append(pres, held)
+		pres = append(pres, listed, held)
 		for _, r := range batch {
 			updates = append(updates, r.updates...)
 			pres = append(pres, mustExist(filter(TypeAPIToken, r.token, RelOrganization, &o), opErr("", ErrConflict, "token %q was deleted meanwhile", r.token)))

@@ -142,9 +142,10 @@ var retiredRelations = map[string]*v1.RelationshipFilter{
 // The facade's own retired bookkeeping relations are the exception: their
 // relationships are deleted and the relations dropped.
 //
-// After a schema change it brings the API tokens earlier versions wrote up
-// to the current model (RepairTokens). It returns the changes and the
-// revision written at ("" when there was nothing to change).
+// Then, changed or not, it brings the API tokens in line with the model
+// and their owners (RepairTokens): an earlier run may have written the
+// schema and stopped before. It returns the changes and the revision
+// written at ("" when there was nothing to change).
 func (c *Client) ApplySchema(ctx context.Context, allowRemovals bool) ([]SchemaChange, Revision, error) {
 	const op = "ApplySchema"
 	changes, err := c.DiffSchema(ctx)
@@ -152,7 +153,7 @@ func (c *Client) ApplySchema(ctx context.Context, allowRemovals bool) ([]SchemaC
 		return nil, "", err
 	}
 	if len(changes) == 0 {
-		return nil, "", nil
+		return nil, "", c.repairTokens(ctx)
 	}
 	var removals []string
 	var retired []*v1.RelationshipFilter
@@ -177,16 +178,20 @@ func (c *Client) ApplySchema(ctx context.Context, allowRemovals bool) ([]SchemaC
 	if err != nil {
 		return changes, "", err
 	}
+	return changes, rev, c.repairTokens(ctx)
+}
+
+// repairTokens runs RepairTokens, again while it meets conflicts (it is
+// idempotent: a retry picks up where a conflict stopped it), and logs what
+// it changed.
+func (c *Client) repairTokens(ctx context.Context) error {
 	var repaired int
-	err = c.retryConflicts(ctx, func() (err error) {
-		repaired, err = c.RepairTokens(ctx) // idempotent: a retry picks up where a conflict stopped it
+	err := c.retryConflicts(ctx, func() (err error) {
+		repaired, err = c.RepairTokens(ctx)
 		return err
 	})
-	if err != nil {
-		return changes, rev, err
-	}
 	if repaired > 0 {
-		c.cfg.logger.Info("API tokens brought up to the current schema", "tokens", repaired)
+		c.cfg.logger.Info("API tokens brought in line with the schema and their owners", "tokens", repaired)
 	}
-	return changes, rev, nil
+	return err
 }

@@ -120,28 +120,16 @@ func (c *Client) APIToken(ctx context.Context, tokenID string, opts ...CallOptio
 }
 
 // DeleteAPIToken deletes a token: from then on every check on it is
-// denied. It fails with ErrNotFound when the token does not exist.
-//
-// A role change of the token's owner in progress fails instead (with
-// ErrConflict; see ChangeRole): the deletion takes its fence down, so that
-// the change cannot give the deleted token a role back, and a change
-// interrupted mid-way never delays a deletion.
+// denied. It fails with ErrNotFound when the token does not exist. It
+// never waits for a role change of the token's owner in progress, nor
+// stops it: such a change moves only tokens that still exist (see
+// fence.go).
 func (c *Client) DeleteAPIToken(ctx context.Context, tokenID string) (Revision, error) {
-	const op = "DeleteAPIToken"
-	var rev Revision
-	err := c.retryConflicts(ctx, func() error {
-		info, err := c.APIToken(ctx, tokenID, WithConsistency(FullyConsistent()))
-		if err != nil {
-			return err
-		}
-		down, pres, err := c.takeFenceDown(ctx, op, info.Org, info.Owner)
-		if err != nil {
-			return err
-		}
-		rev, err = c.write(ctx, op, append(tokenRelationships(remove, info.Org, info.Owner, tokenID, roles...), down...), pres, false)
-		return err
-	})
-	return rev, err
+	info, err := c.APIToken(ctx, tokenID, WithConsistency(FullyConsistent()))
+	if err != nil {
+		return "", err
+	}
+	return c.write(ctx, "DeleteAPIToken", tokenRelationships(remove, info.Org, info.Owner, tokenID, roles...), nil, true)
 }
 
 // ListAPITokens returns the IDs of the tokens owner created in org.
