@@ -200,7 +200,7 @@ func (d *Datastore) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.head.Store(&head{rev: revision(headRev), schemaHash: hash})
+	d.head.Store(&head{rev: revision(headRev), schemaHash: hash, ts: d.lastTS})
 	return nil
 }
 

@@ -259,7 +259,7 @@ func (t *rwt) commit(ctx context.Context) (datastore.Revision, error) {
 	if t.newHash != nil {
 		hash = *t.newHash
 	}
-	t.d.head.Store(&head{rev: t.txn, schemaHash: hash})
+	t.d.head.Store(&head{rev: t.txn, schemaHash: hash, ts: ts})
 	t.d.releaseWrite()
 	t.d.wakeWatchers()
 	return t.txn, nil

@@ -64,10 +64,12 @@ func (d *Datastore) RevisionFromString(s string) (datastore.Revision, error) {
 	return revision(n), nil
 }
 
-// head is the newest committed revision and the schema hash visible at it.
+// head is the newest committed revision, the schema hash visible at it,
+// and its commit timestamp (Unix nanoseconds).
 type head struct {
 	rev        revision
 	schemaHash string
+	ts         int64
 }
 
 // HeadRevision returns the newest committed revision. The writer is in this
@@ -99,12 +101,18 @@ func (d *Datastore) OptimizedRevision(ctx context.Context) (datastore.RevisionWi
 		return d.HeadRevision(ctx)
 	}
 	now := time.Now()
+	bucketStart := now.Truncate(q)
+	if h := d.head.Load(); h.ts < bucketStart.UnixNano() {
+		// Nothing was committed in this interval: the newest revision
+		// committed before it is the head, known without a query (the
+		// writer is in this process). The common case under a read load.
+		return datastore.RevisionWithSchemaHash{Revision: h.rev, SchemaHash: h.schemaHash}, nil
+	}
 	d.optMu.Lock()
 	defer d.optMu.Unlock()
 	if c := d.optimized; c != nil && now.Before(c.validUntil) {
 		return datastore.RevisionWithSchemaHash{Revision: c.rev, SchemaHash: c.schemaHash}, nil
 	}
-	bucketStart := now.Truncate(q)
 	var rev int64
 	var inBucket, youngerThanBucket bool
 	err := d.readDB.QueryRowContext(ctx, `SELECT COALESCE(

@@ -191,3 +191,42 @@ func TestAuditCommandPrintsChangesFromARevision(t *testing.T) {
 	assert.Equal(t, "user:ops", change.Actor)
 	assert.Equal(t, "r1", change.RequestID)
 }
+
+// `spicegate loadtest` loads its data, sends a bounded load through the
+// HTTP API and reports it as JSON; --find-max stops at the first rate that
+// misses the bound.
+func TestLoadtestCommand(t *testing.T) {
+	addr, key := startService(t)
+	out, err := execute(t, "loadtest", "--setup", "--orgs", "2", "--members", "3", "--datasets", "5",
+		"--rate", "100", "--duration", "1s", "-o", "json", "--spicedb-endpoint", addr, "--preshared-key", key)
+	require.NoError(t, err, out)
+	var res struct {
+		Target string `json:"target"`
+		Sent   int    `json:"sent"`
+		Errors int    `json:"errors"`
+		Ops    []struct {
+			Op    string  `json:"op"`
+			Count int     `json:"count"`
+			P99   float64 `json:"p99_ms"`
+		} `json:"operations"`
+	}
+	jsonLine := out[strings.LastIndex(out, "\n{")+1:] // after the progress lines (standard error)
+	require.NoError(t, json.Unmarshal([]byte(jsonLine), &res), out)
+	assert.Contains(t, out, "loading the generated data: 2 organizations")
+	assert.Equal(t, "grpc "+addr, res.Target)
+	assert.InDelta(t, 100, res.Sent, 10)
+	assert.Zero(t, res.Errors)
+	require.NotEmpty(t, res.Ops)
+	assert.Equal(t, "all", res.Ops[len(res.Ops)-1].Op)
+	assert.Positive(t, res.Ops[len(res.Ops)-1].P99)
+
+	out, err = execute(t, "loadtest", "--orgs", "2", "--members", "3", "--datasets", "5", "--mix", "check=1",
+		"--find-max", "--p99", "1us", "--step", "300ms", "--rate", "50", "--spicedb-endpoint", addr, "--preshared-key", key)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "highest rate that held (p99 <= 1µs, no error): 0/s", "no check answers within a microsecond")
+
+	_, err = execute(t, "loadtest", "--spicedb-endpoint", "192.0.2.1:50051")
+	require.ErrorContains(t, err, "--allow-remote")
+	_, err = execute(t, "loadtest", "--mix", "check=0")
+	require.Error(t, err)
+}

@@ -25,5 +25,6 @@ func NewRootCommand() *cobra.Command {
 	registerAuditCmd(root)
 	registerWriteCmds(root)
 	registerVersionCmd(root)
+	registerLoadtestCmd(root)
 	return root
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -192,4 +193,21 @@ func TestAMisspelledPermissionNamesTheField(t *testing.T) {
 	assert.Equal(t, "permission", e["field"])
 	assert.Contains(t, e["message"], "depoy")
 	assert.NotContains(t, e["message"], "rpc error")
+}
+
+// Go's profiles are served to admin tokens only.
+func TestProfilesNeedTheAdminScope(t *testing.T) {
+	a := newAPI(t)
+	a.fails("GET", "/debug/pprof/", "", http.StatusUnauthorized, "unauthenticated", "", "Authorization", "")
+	a.fails("GET", "/debug/pprof/heap", "", http.StatusForbidden, "insufficient_scope", "", "Authorization", "Bearer "+checkToken)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, a.url+"/debug/pprof/goroutine?debug=1", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, string(body), "goroutine profile:")
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -311,6 +312,27 @@ func (s *Server) register() {
 	s.registerChecks()
 	s.registerWrites()
 	s.registerAudit()
+	s.registerProfiling()
+}
+
+// registerProfiling serves Go's profiles (net/http/pprof) under
+// /debug/pprof/, to admin tokens only: they show the process's internals,
+// and a CPU profile costs CPU. A CPU profile must end within the server's
+// write timeout (--http-request-timeout + 5 s): ask for ?seconds=10 or less.
+func (s *Server) registerProfiling() {
+	admin := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if _, status := s.admit(w, r, ScopeAdmin); status != 0 {
+				return
+			}
+			h(w, r)
+		}
+	}
+	s.mux.HandleFunc("GET /debug/pprof/", admin(pprof.Index))
+	s.mux.HandleFunc("GET /debug/pprof/cmdline", admin(pprof.Cmdline))
+	s.mux.HandleFunc("GET /debug/pprof/profile", admin(pprof.Profile))
+	s.mux.HandleFunc("GET /debug/pprof/symbol", admin(pprof.Symbol))
+	s.mux.HandleFunc("GET /debug/pprof/trace", admin(pprof.Trace))
 }
 
 // allowedMethods lists the methods some route takes on r's path (none

@@ -1,0 +1,129 @@
+package loadtest_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/spicegate/spicegate/client"
+	"github.com/spicegate/spicegate/internal/loadtest"
+	"github.com/spicegate/spicegate/internal/service"
+	"github.com/spicegate/spicegate/internal/spicedbtest"
+	"github.com/spicegate/spicegate/seed"
+)
+
+// stallOnce is a target whose first request takes stall and the others no
+// time: it tells how latency is counted, not how a server behaves.
+type stallOnce struct {
+	stall time.Duration
+	calls atomic.Int64
+}
+
+func (s *stallOnce) Do(ctx context.Context, _ loadtest.Request) error {
+	if s.calls.Add(1) == 1 {
+		time.Sleep(s.stall)
+	}
+	return nil
+}
+
+// One request stalls for 200 ms with one request in flight at a time: the
+// requests due meanwhile queue behind it, and their latency counts from
+// when they were due, so the stall shows in the percentiles (a closed-loop
+// tool would report one slow request and a p90 of microseconds).
+func TestLatencyCountsFromTheDueTime(t *testing.T) {
+	target := &stallOnce{stall: 200 * time.Millisecond}
+	res, err := loadtest.Run(t.Context(), loadtest.Config{Target: target, Shape: loadtest.Shape{Orgs: 2, Members: 2, Datasets: 2},
+		Mix: loadtest.Mix{loadtest.OpCheck: 1}, Rate: 1000, Duration: 400 * time.Millisecond, MaxInFlight: 1})
+	require.NoError(t, err)
+	all := res.Op(loadtest.OpAll)
+	assert.InDelta(t, 400, all.Count, 40, "the arrival rate, not the answers' speed, sets the count")
+	// Half the requests were due during the stall: they waited 0 to 200 ms.
+	assert.GreaterOrEqual(t, all.P90, 100*time.Millisecond, "the requests due during the stall waited for it")
+	assert.GreaterOrEqual(t, all.Max, 190*time.Millisecond)
+	assert.Positive(t, res.MaxLateness)
+}
+
+func TestParseMix(t *testing.T) {
+	m, err := loadtest.ParseMix("check=80, add_member=20")
+	require.NoError(t, err)
+	assert.Equal(t, loadtest.Mix{loadtest.OpCheck: 80, loadtest.OpAddMember: 20}, m)
+	assert.Equal(t, "check=80,add_member=20", m.String())
+	for _, bad := range []string{"check", "chek=1", "check=-1", "check=x", "check=0"} {
+		_, err := loadtest.ParseMix(bad)
+		assert.Error(t, err, bad)
+	}
+	def, err := loadtest.ParseMix(loadtest.DefaultMix.String())
+	require.NoError(t, err)
+	assert.Equal(t, loadtest.DefaultMix, def)
+}
+
+func TestLoopbackOnlyUnlessAllowed(t *testing.T) {
+	for _, ok := range []string{"127.0.0.1:8080", "localhost:1", "[::1]:50051"} {
+		assert.NoError(t, loadtest.CheckLoopback(ok, false), ok)
+	}
+	for _, remote := range []string{"10.0.0.1:8080", "example.com:443", "nonsense"} {
+		assert.Error(t, loadtest.CheckLoopback(remote, false), remote)
+	}
+	assert.NoError(t, loadtest.CheckLoopback("10.0.0.1:8080", true))
+	_, err := loadtest.NewHTTPTarget("http://192.0.2.1:8080", "t", 1, false)
+	assert.ErrorContains(t, err, "--allow-remote")
+}
+
+// startLoaded runs `serve`'s service (memory datastore) with the data the
+// load addresses.
+func startLoaded(t *testing.T, shape loadtest.Shape) (*service.Service, service.Config) {
+	t.Helper()
+	data, err := yaml.Marshal(seed.Generate(shape.Orgs, shape.Members, shape.Datasets))
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "seed.yaml")
+	require.NoError(t, os.WriteFile(path, data, 0o600))
+	cfg := service.Config{GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "loadtest-key",
+		DatastoreEngine: "memory", HTTPTokens: []string{"t-0123456789abcdef"}, Seed: path}
+	svc, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc.Stop() })
+	return svc, cfg
+}
+
+// The default mix, every operation of it, against a real service through
+// both APIs: no error, every operation answered, the writes' own data
+// (members added, tokens created) removed by later operations.
+func TestEveryOperationAgainstServe(t *testing.T) {
+	shape := loadtest.Shape{Orgs: 4, Members: 4, Datasets: 20}
+	svc, cfg := startLoaded(t, shape)
+	httpTarget, err := loadtest.NewHTTPTarget("http://"+svc.HTTPAddr(), cfg.HTTPTokens[0], 16, false)
+	require.NoError(t, err)
+	c, err := client.New(cfg.GRPCAddr, client.WithInsecure(), client.WithPresharedKey(cfg.PresharedKey))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	grpcTarget, err := loadtest.NewGRPCTarget(c, "")
+	require.NoError(t, err)
+	even := loadtest.Mix{}
+	for _, op := range loadtest.Ops {
+		even[op] = 1
+	}
+	for name, target := range map[string]loadtest.Target{"http": httpTarget, "grpc": grpcTarget} {
+		t.Run(name, func(t *testing.T) {
+			res, err := loadtest.Run(t.Context(), loadtest.Config{Target: target, Shape: shape, Mix: even,
+				Rate: 150, Duration: 2 * time.Second, MaxInFlight: 32})
+			require.NoError(t, err)
+			var text strings.Builder
+			res.WriteText(&text, name)
+			t.Log("\n" + text.String())
+			assert.Zero(t, res.Errors, "errors: %v", res.Op(loadtest.OpAll).Codes)
+			for _, op := range loadtest.Ops {
+				assert.Positive(t, res.Op(op).Count, "%s was sent", op)
+			}
+			assert.InDelta(t, 300, res.Op(loadtest.OpAll).Count, 30)
+		})
+	}
+}
