@@ -97,6 +97,15 @@ func (a *Actor) require(ctx context.Context, op, permission string, resource Obj
 		return nil
 	}
 	d, err := a.c.Check(ctx, a.subject, permission, resource, WithConsistency(FullyConsistent()))
+	if err == nil && !d.Allowed() {
+		// SpiceDB shares one head-revision lookup among concurrent
+		// fully consistent requests: this one may have joined a lookup
+		// begun before a write it must see (the token the actor just
+		// created, say). A second check cannot: the lookup it joins began
+		// after the first one ended. Only a denial is checked again: an
+		// allow rests on the write's preconditions (see standing).
+		d, err = a.c.Check(ctx, a.subject, permission, resource, WithConsistency(FullyConsistent()))
+	}
 	if err != nil {
 		return translate(op, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
@@ -22,17 +23,18 @@ import (
 // fence N, and renews its expiration: a change whose fence expired (it
 // stalled) or was taken over (by another change, a token repair or the
 // organization's deletion) writes nothing more, so at most one change
-// moves a member's tokens at a time. Tokens may be deleted meanwhile (a
-// member deleting its own tokens must neither wait nor stop its removal):
-// each write requires the tokens it moves to exist, and the change lists
-// them again when one was deleted (see moveBehindFence). The fence is N's own, not the
+// moves a member's tokens at a time. The fence is N's own, not the
 // member's: a stalled change cannot mistake a later change's fence for its
 // own.
 //
-// The order keeps tokens at or below the owner at every step: a promotion
-// moves the owner first, then the tokens; a demotion or removal the tokens
-// first, then the owner. An interrupted change leaves tokens below their
-// owner, never above, and the next change (or a retry) moves them all.
+// The order keeps tokens at or below the owner at every step: the roles
+// above the new one are taken from the tokens, then the owner moves, then
+// the tokens get the new role. An interrupted change leaves tokens below
+// their owner, never above, and the next change (or a retry) moves them
+// all. Tokens may be deleted meanwhile (a member deleting its own tokens
+// must neither wait nor stop its demotion or removal): taking roles away
+// requires nothing of the tokens, and only the writes that grant a role
+// require their tokens to exist (see moveBehindFence).
 
 // roleChangeFence is how long a fence lives after each write of its change:
 // the longest pause between two writes of one change, and the longest an
@@ -132,28 +134,45 @@ func (c *Client) moveRole(ctx context.Context, op, org, userID string, from, to 
 	return rev, nil
 }
 
-// errTokenGone marks a role change's write that failed because one of
-// the tokens it moves was deleted meanwhile: the change lists the tokens
-// again and goes on, behind the same fence.
-var errTokenGone = errors.New("an API token it moves was deleted meanwhile")
+// tokenGone is the failure of a write that grants a role to a token
+// deleted meanwhile: the change leaves that token out and writes again.
+type tokenGone struct{ token string }
+
+func (e *tokenGone) Error() string { return fmt.Sprintf("API token %q was deleted meanwhile", e.token) }
 
 // moveBehindFence is moveRole's work behind its fence: list the tokens
-// (none can be added any more), then move the owner and the tokens in the
-// order that keeps every token at or below its owner, in writes that each
-// require the fence and renew it; the last one takes it down.
+// (none can be added any more), then move the owner and the tokens in
+// writes that each require the fence and renew it; the last one takes it
+// down. The order keeps every token at or below its owner:
 //
-// Tokens may still be deleted meanwhile (deleting one's own token must
-// never wait, nor stop a removal): each write requires every token it
-// moves to exist, so a deleted token never gets a role back, and when one
-// was deleted the change lists the tokens again and moves the rest. Each
-// such round follows a deletion, and no token can be added, so the rounds
-// end.
+//  1. take from the tokens every role above the new one (a demotion or a
+//     removal; nothing for a promotion);
+//  2. move the owner;
+//  3. give the tokens the new role (none for a removal).
+//
+// Tokens may still be deleted meanwhile (deleting one's own tokens must
+// neither wait nor stop one's removal or demotion). Steps 1 and 2 only
+// take roles away, which a deleted token cannot misuse, so they require
+// nothing of the tokens and no deletion can stop them. Step 3 grants, so
+// each of its writes requires every token it grants to exist; when one was
+// deleted, the write is made again without it.
 func (c *Client) moveBehindFence(ctx context.Context, op, org string, u Subject, from, to Role, f fence, fenced Revision,
 	pres []precondition, holds func(Role) precondition) (Revision, error) {
+	tokens, err := c.liveTokens(ctx, op, org, u.ID, freshAfter(fenced))
+	if err != nil {
+		return "", err
+	}
 	o := Organization(org)
-	// Every other role goes, not only from: whatever the owner or a token
-	// held, afterwards it holds exactly the new role, or none.
-	move := func(s Subject) []*v1.RelationshipUpdate {
+	above := func(s Subject) []*v1.RelationshipUpdate { // every role above to
+		var updates []*v1.RelationshipUpdate
+		for _, r := range roles {
+			if r.rank() > to.rank() {
+				updates = append(updates, remove(rel(o, string(r), s)))
+			}
+		}
+		return updates
+	}
+	exactly := func(s Subject) []*v1.RelationshipUpdate { // to, and no other role
 		var updates []*v1.RelationshipUpdate
 		for _, r := range roles {
 			if r != to {
@@ -166,79 +185,73 @@ func (c *Client) moveBehindFence(ctx context.Context, op, org string, u Subject,
 		return updates
 	}
 	type step struct {
-		updates []*v1.RelationshipUpdate
-		tokens  []string // those moved, which must still exist
-		after   Role     // the owner's role once this step is written
+		updates func(tokens []string) []*v1.RelationshipUpdate
+		tokens  []string // the tokens it changes
+		grants  bool     // whether it gives them a role (then they must exist)
+		after   Role     // the owner's role once written
 	}
-	current, since, written, rounds := from, fenced, 0, 0
-	for round := 0; ; round++ {
-		tokens, err := c.liveTokens(ctx, op, org, u.ID, freshAfter(since))
+	batches := func(per func(Subject) []*v1.RelationshipUpdate, grants bool, after Role) []step {
+		var out []step
+		if len(tokens) == 0 || len(per(u)) == 0 {
+			return nil
+		}
+		n := max(1, (c.cfg.maxWriteSize-1)/len(per(u))) // one update renews or removes the fence
+		for start := 0; start < len(tokens); start += n {
+			out = append(out, step{tokens: tokens[start:min(start+n, len(tokens))], grants: grants, after: after,
+				updates: func(ts []string) []*v1.RelationshipUpdate {
+					var updates []*v1.RelationshipUpdate
+					for _, t := range ts {
+						updates = append(updates, per(Token(t).Subject())...)
+					}
+					return updates
+				}})
+		}
+		return out
+	}
+	var steps []step
+	if to.rank() < from.rank() || to == from {
+		steps = append(steps, batches(above, false, from)...)
+	}
+	steps = append(steps, step{updates: func([]string) []*v1.RelationshipUpdate { return exactly(u) }, after: to})
+	if to != "" {
+		steps = append(steps, batches(exactly, true, to)...)
+	}
+
+	var rev Revision
+	current := from
+	for i, st := range steps {
+		fenceUpdate := touch(f.relationship())
+		if i == len(steps)-1 {
+			fenceUpdate = remove(rel(f.membership, RelRoleChange, f.change))
+		}
+		for {
+			stepPres := concat(pres, []precondition{f.held(), holds(current)})
+			if st.grants {
+				for _, t := range st.tokens {
+					stepPres = append(stepPres, mustExist(filter(TypeAPIToken, t, RelOwner, &u), // as liveTokens tells
+						&Error{Kind: ErrConflict, Err: &tokenGone{t}}))
+				}
+			}
+			if c.beforeFencedWrite != nil {
+				c.beforeFencedWrite(i)
+			}
+			rev, err = c.write(ctx, op, append(st.updates(st.tokens), fenceUpdate), stepPres, false)
+			var gone *tokenGone
+			if err == nil || !errors.As(err, &gone) {
+				break
+			}
+			left := slices.DeleteFunc(slices.Clone(st.tokens), func(t string) bool { return t == gone.token })
+			if len(left) == len(st.tokens) {
+				break // not one of this write's tokens: report it
+			}
+			st.tokens = left
+		}
 		if err != nil {
 			return "", err
 		}
-		if round == 0 {
-			rounds = len(tokens) + 1 // each further round follows a deletion
-		}
-		// The writes in order; the owner's role at each step is the
-		// precondition of the next. A promotion whose owner step was
-		// written already moves only the tokens.
-		var tokenSteps []step
-		perWrite := max(1, (c.cfg.maxWriteSize-1)/len(move(u))) // one update renews or removes the fence
-		for start := 0; start < len(tokens); start += perWrite {
-			st := step{tokens: tokens[start:min(start+perWrite, len(tokens))]}
-			for _, t := range st.tokens {
-				st.updates = append(st.updates, move(Token(t).Subject())...)
-			}
-			tokenSteps = append(tokenSteps, st)
-		}
-		var steps []step
-		if to.rank() > from.rank() {
-			if current != to {
-				steps = append(steps, step{updates: move(u), after: to})
-			}
-			for _, st := range tokenSteps {
-				st.after = to
-				steps = append(steps, st)
-			}
-		} else {
-			for _, st := range tokenSteps {
-				st.after = current
-				steps = append(steps, st)
-			}
-			steps = append(steps, step{updates: move(u), after: to})
-		}
-		if len(steps) == 0 { // a promotion whose tokens were all deleted
-			steps = append(steps, step{after: current})
-		}
-
-		var rev Revision
-		for i, st := range steps {
-			fenceUpdate := touch(f.relationship())
-			if i == len(steps)-1 {
-				fenceUpdate = remove(rel(f.membership, RelRoleChange, f.change))
-			}
-			stepPres := concat(pres, []precondition{f.held(), holds(current)})
-			for _, t := range st.tokens {
-				stepPres = append(stepPres, mustExist(filter(TypeAPIToken, t, RelOwner, &u), // as liveTokens tells
-					&Error{Kind: ErrConflict, Err: fmt.Errorf("token %q: %w", t, errTokenGone)}))
-			}
-			if c.beforeFencedWrite != nil {
-				c.beforeFencedWrite(written)
-			}
-			written++
-			rev, err = c.write(ctx, op, append(st.updates, fenceUpdate), stepPres, false)
-			if err != nil {
-				break
-			}
-			current, since = st.after, rev
-		}
-		if err == nil {
-			return rev, nil
-		}
-		if !errors.Is(err, errTokenGone) || round >= rounds {
-			return "", err
-		}
+		current = st.after
 	}
+	return rev, nil
 }
 
 // liveTokens lists owner's tokens in org from the index

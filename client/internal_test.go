@@ -114,10 +114,14 @@ func TestNewSecretIDIsLongAndFresh(t *testing.T) {
 
 // TestGrammarMatchesSpiceDBsRegexps: the hand-written validators accept
 // exactly what SpiceDB's regular expressions accept.
+// SpiceDB's grammar, as its API's validation rules write it.
+var (
+	typeRE     = regexp.MustCompile(`^([a-z][a-z0-9_]{1,61}[a-z0-9]/)*[a-z][a-z0-9_]{1,62}[a-z0-9]$`)
+	relationRE = regexp.MustCompile(`^[a-z][a-z0-9_]{1,62}[a-z0-9]$`)
+	idRE       = regexp.MustCompile(`^[a-zA-Z0-9/_|\-=+]+$`)
+)
+
 func TestGrammarMatchesSpiceDBsRegexps(t *testing.T) {
-	typeRE := regexp.MustCompile(`^([a-z][a-z0-9_]{1,61}[a-z0-9]/)*[a-z][a-z0-9_]{1,62}[a-z0-9]$`)
-	relationRE := regexp.MustCompile(`^[a-z][a-z0-9_]{1,62}[a-z0-9]$`)
-	idRE := regexp.MustCompile(`^[a-zA-Z0-9/_|\-=+]+$`)
 
 	cases := []string{"", "a", "ab", "abc", "a_c", "ab_", "_bc", "1bc", "abc/def", "abc/", "/abc", "ab/cde", "abc//def",
 		"abc/de_f/ghi", "Abc", "aBc", "ab-c", "a*c", "user", "organization", "api_token", "x_x",

@@ -79,11 +79,10 @@ func (c *Client) AddMember(ctx context.Context, org, userID string, role Role) (
 // new one written together, so the user never holds two roles or none. The
 // API tokens the member created in org switch too (a token holds its
 // owner's role), behind a fence that keeps their list complete, in as many
-// writes as they need, and never above the owner: a promotion moves the
-// owner first, a demotion the tokens first (see fence.go). It fails with
-// ErrNotFound when the user is not a member, and with ErrConflict when the
-// role changed between its read and its writes, or another role change of
-// the member (or a deletion of one of its tokens) took its fence over: of
+// writes as they need, and never above the owner (see fence.go). It fails
+// with ErrNotFound when the user is not a member, and with ErrConflict when
+// the role changed between its read and its writes, or another role change
+// of the member took its fence over: of
 // concurrent changes, some may fail; the member always holds exactly one
 // role, and its tokens that role or, after an interrupted change, a lower
 // one until the next. Changing to the role already held is a harmless

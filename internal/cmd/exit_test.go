@@ -11,6 +11,7 @@ import (
 
 	"github.com/spicegate/spicegate/client"
 	"github.com/spicegate/spicegate/internal/cmd"
+	"github.com/spicegate/spicegate/internal/failures"
 )
 
 func TestDescribeGivesOneLineAndAStatus(t *testing.T) {
@@ -34,5 +35,16 @@ func TestDescribeGivesOneLineAndAStatus(t *testing.T) {
 	} {
 		_, code := cmd.Describe(err)
 		assert.Equal(t, want, code, "%v", err)
+	}
+}
+
+// The CLI column of the failure table (internal/failures) is the exit status.
+func TestFailureTableExitStatus(t *testing.T) {
+	for _, f := range failures.Table {
+		if f.HTTPOnly {
+			continue
+		}
+		_, exit := cmd.Describe(f.Err)
+		assert.Equal(t, f.Exit, exit, f.What)
 	}
 }

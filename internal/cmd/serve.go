@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spicegate/spicegate/internal/embedded"
 	"github.com/spicegate/spicegate/internal/httpapi"
 	"github.com/spicegate/spicegate/internal/service"
 )
@@ -65,6 +66,7 @@ Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`
 	f.StringVar(&cfg.PresharedKey, "preshared-key", "", "preshared key of SpiceDB's gRPC API: the embedded one's (generated and printed once when empty), or the external one's with --spicedb-endpoint")
 	f.StringVar(&cfg.DatastoreEngine, "datastore-engine", "sqlite", "datastore of the embedded SpiceDB: sqlite (one file, durable), postgres (shared by several nodes) or memory (tests and throwaway demos: nothing is kept)")
 	f.StringVar(&cfg.DatastorePath, "datastore-path", "", "the sqlite datastore's file (default $XDG_DATA_HOME/spicegate/spicegate.db, or ~/.local/share/spicegate/spicegate.db)")
+	f.StringVar(&cfg.DispatchCache, "dispatch-cache", embedded.DefaultDispatchCache, "bound of the embedded SpiceDB's check-result cache, e.g. 256MiB or 5% of the memory (SpiceDB's own default, 30%, suits a dedicated server)")
 	f.DurationVar(&cfg.DatastoreGCWindow, "datastore-gc-window", 0, "how long old revisions are kept, for exact snapshots and resuming the audit stream (default 24h; 10m on memory, which holds them all in memory)")
 	f.StringVar(&cfg.DatastoreURI, "datastore-conn-uri", "", "PostgreSQL connection URI, e.g. postgres://spicegate:secret@127.0.0.1:5432/spicegate")
 	f.BoolVar(&cfg.Migrate, "datastore-migrate", false, "run SpiceDB's datastore migrations (postgres) before starting")

@@ -49,7 +49,15 @@ type Config struct {
 	GRPCAddr string
 	// PresharedKey authenticates API calls; required.
 	PresharedKey string
+	// DispatchCache bounds SpiceDB's cache of check results ("64MiB",
+	// "5%" of the memory); empty is DefaultDispatchCache. SpiceDB's own
+	// default, 30% of the machine's memory, suits a dedicated SpiceDB
+	// server, not one process among others.
+	DispatchCache string
 }
+
+// DefaultDispatchCache is the embedded SpiceDB's check-result cache bound.
+const DefaultDispatchCache = "128MiB"
 
 // Server is a running SpiceDB. Stop it with Stop.
 type Server struct {
@@ -105,6 +113,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		grpcCfg = util.GRPCServerConfig{Enabled: true, Network: "tcp", Address: cfg.GRPCAddr, MaxConnAge: 30 * time.Second}
 	}
 
+	dispatchCache := cfg.DispatchCache
+	if dispatchCache == "" {
+		dispatchCache = DefaultDispatchCache
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	runnable, err := server.NewConfigWithOptionsAndDefaults(append(opts,
 		server.WithDatastoreConfig(*ds),
@@ -113,6 +125,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		server.WithHTTPGateway(util.HTTPServerConfig{HTTPEnabled: false}),
 		server.WithMetricsAPI(util.HTTPServerConfig{HTTPEnabled: false}),
 		server.WithDispatchServer(util.GRPCServerConfig{Enabled: false}),
+		server.WithDispatchCacheConfig(server.CacheConfig{Name: "dispatch", Enabled: true, Metrics: true, MaxCost: dispatchCache}),
+		// Unused without a dispatch cluster, but sized all the same.
+		server.WithClusterDispatchCacheConfig(server.CacheConfig{Name: "cluster_dispatch", Enabled: true, Metrics: true, MaxCost: "16MiB"}),
 		server.WithSilentlyDisableTelemetry(true),
 		server.WithEnableRelationshipExpiration(true),
 	)...).Complete(runCtx)

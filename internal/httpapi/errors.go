@@ -79,7 +79,9 @@ func toAPIError(err error) *apiError {
 		return &apiError{status: http.StatusConflict, Code: "conflict", Message: msg}
 	case deadlineExceeded(err):
 		return &apiError{status: http.StatusGatewayTimeout, Code: "deadline_exceeded", Message: "the permission store did not answer in time"}
-	case errors.Is(err, client.ErrUnavailable):
+	case errors.Is(err, client.ErrUnavailable), errors.Is(err, client.ErrUnauthenticated):
+		// SpiceDB refusing this service's own key is a misconfiguration
+		// the caller cannot fix: the store is unavailable to it.
 		return &apiError{status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the permission store is unavailable"}
 	default:
 		return &apiError{status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/spicegate/spicegate/client"
+	"github.com/spicegate/spicegate/internal/failures"
 )
 
 func TestServerSideFailuresAreGenericAndNeverAllow(t *testing.T) {
@@ -30,5 +31,22 @@ func TestServerSideFailuresAreGenericAndNeverAllow(t *testing.T) {
 	assert.Equal(t, "conflict", e.Code)
 
 	e = toAPIError(&client.Error{Op: "Check", Kind: client.ErrUnauthenticated, Err: cause})
-	assert.Equal(t, http.StatusInternalServerError, e.status, "Spicegate's own SpiceDB credentials are a server problem")
+	assert.Equal(t, http.StatusServiceUnavailable, e.status, "Spicegate's own SpiceDB credentials refused: the store is unavailable to it (a misconfiguration, not a bug)")
+	assert.Equal(t, "the permission store is unavailable", e.Message, "no internals in the answer")
+}
+
+// The HTTP column of the failure table (internal/failures) is what the
+// API answers.
+func TestFailureTableHTTP(t *testing.T) {
+	for _, f := range failures.Table {
+		if f.HTTPOnly {
+			continue
+		}
+		t.Run(f.What, func(t *testing.T) {
+			assert.ErrorIs(t, f.Err, f.Sentinel)
+			e := toAPIError(f.Err)
+			assert.Equal(t, f.Status, e.status)
+			assert.Equal(t, f.Code, e.Code)
+		})
+	}
 }

@@ -109,6 +109,10 @@ func NewHTTPTarget(base, token string, conns int, allowRemote bool) (*HTTPTarget
 	return &HTTPTarget{base: strings.TrimSuffix(base, "/"), token: token, client: &http.Client{Transport: transport}}, nil
 }
 
+// CloseIdleConnections closes the connections the target keeps open
+// between requests.
+func (t *HTTPTarget) CloseIdleConnections() { t.client.CloseIdleConnections() }
+
 // Do sends one request and reads its whole answer.
 func (t *HTTPTarget) Do(ctx context.Context, r Request) error {
 	type obj = map[string]any

@@ -43,6 +43,9 @@ type Config struct {
 	// snapshots, Watch resumption); 0 is the engine's default: 24 hours on
 	// sqlite and postgres, MemoryGCWindow on memory.
 	DatastoreGCWindow time.Duration
+	// DispatchCache bounds the embedded SpiceDB's check-result cache
+	// (e.g. "128MiB" or "5%"); empty is embedded.DefaultDispatchCache.
+	DispatchCache string
 	// Migrate runs SpiceDB's datastore migrations at start (postgres).
 	Migrate bool
 	// SpiceDBEndpoint, when set, puts Spicegate in front of an external
@@ -231,7 +234,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 		}
 		ecfg := embedded.Config{
 			Engine: cfg.DatastoreEngine, ConnURI: cfg.DatastoreURI, GRPCAddr: cfg.GRPCAddr, PresharedKey: cfg.PresharedKey,
-			GCWindow: cfg.DatastoreGCWindow,
+			GCWindow: cfg.DatastoreGCWindow, DispatchCache: cfg.DispatchCache,
 		}
 		switch cfg.DatastoreEngine {
 		case embedded.EngineSQLite:
