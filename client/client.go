@@ -8,6 +8,7 @@ import (
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"github.com/authzed/grpcutil"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/spicegate/spicegate/schema"
@@ -133,7 +134,12 @@ func New(endpoint string, opts ...Option) (*Client, error) {
 	if endpoint == "" {
 		return nil, argErr("endpoint", endpoint, "must be host:port")
 	}
-	var dial []grpc.DialOption
+	// Reconnect soon after SpiceDB comes back: gRPC's default backoff
+	// grows to two minutes, which a restarted SpiceDB would wait out.
+	dial := []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
+		MinConnectTimeout: 5 * time.Second,
+	})}
 	if cfg.plaintext {
 		dial = append(dial, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if cfg.presharedKey != "" {
