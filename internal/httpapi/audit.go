@@ -34,8 +34,12 @@ func (s *Server) streamAudit(w http.ResponseWriter, r *http.Request) int {
 	}
 	defer release()
 	// A stream lives as long as its caller reads: the server's write
-	// deadline (for ordinary requests) does not apply.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	// deadline (for ordinary requests) does not apply, but each write has
+	// one of its own, so that a caller who stops reading (its buffers full)
+	// loses the stream and frees its place.
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	writing := func() { _ = rc.SetWriteDeadline(time.Now().Add(s.cfg.StreamWriteTimeout)) }
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		return writeError(w, &apiError{status: http.StatusInternalServerError, Code: "internal", Message: "streaming is not supported"})
@@ -45,6 +49,7 @@ func (s *Server) streamAudit(w http.ResponseWriter, r *http.Request) int {
 	// error after that is the stream's last line, {"error":{...}}.
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
+	writing()
 	flusher.Flush()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -54,13 +59,17 @@ func (s *Server) streamAudit(w http.ResponseWriter, r *http.Request) int {
 		if err != nil {
 			e := s.apiError(r.Context(), err)
 			s.metrics.errors.WithLabelValues(e.Code).Inc()
+			writing()
 			_ = enc.Encode(map[string]*apiError{"error": e})
 			return http.StatusOK
 		}
+		writing()
 		if err := enc.Encode(change); err != nil {
-			return http.StatusOK // the caller went away
+			return http.StatusOK // the caller went away, or stopped reading
 		}
-		flusher.Flush()
+		if err := rc.Flush(); err != nil {
+			return http.StatusOK
+		}
 	}
 	return http.StatusOK
 }

@@ -211,3 +211,47 @@ func TestProfilesNeedTheAdminScope(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, string(body), "goroutine profile:")
 }
+
+// An audit stream whose caller stops reading is dropped once a write
+// cannot finish within StreamWriteTimeout, and its place is free again: a
+// stalled reader cannot hold the streams forever.
+func TestAStreamThatIsNotReadIsDropped(t *testing.T) {
+	a, srv := serveAPI(t, httpapi.Config{MaxStreams: 1, StreamWriteTimeout: 300 * time.Millisecond})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(a.url, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.(*net.TCPConn).SetReadBuffer(4096))
+	_, err = fmt.Fprintf(conn, "GET /v1/audit HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", token)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return a.do("GET", "/v1/audit", "").status == http.StatusServiceUnavailable
+	}, 5*time.Second, 20*time.Millisecond, "the unread stream holds the only place")
+
+	// Changes the stream must carry, far more than the socket buffers hold;
+	// the reader never reads them.
+	perms := v1.NewPermissionsServiceClient(srv.Conn(t))
+	for batch := range 30 {
+		var updates []*v1.RelationshipUpdate
+		for i := range 1000 {
+			updates = append(updates, &v1.RelationshipUpdate{Operation: v1.RelationshipUpdate_OPERATION_TOUCH, Relationship: &v1.Relationship{
+				Resource: &v1.ObjectReference{ObjectType: client.TypeDataset, ObjectId: fmt.Sprintf("stream-filler-%d-%d", batch, i)},
+				Relation: client.RelOrganization,
+				Subject:  &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: client.TypeOrganization, ObjectId: "acme"}}}})
+		}
+		_, err := perms.WriteRelationships(t.Context(), &v1.WriteRelationshipsRequest{Updates: updates})
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.url+"/v1/audit", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 20*time.Second, 100*time.Millisecond, "the stalled stream was dropped and its place freed")
+}

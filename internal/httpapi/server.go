@@ -43,6 +43,9 @@ const (
 	DefaultMaxInFlight = 256
 	// DefaultMaxStreams is how many audit streams may be open at once.
 	DefaultMaxStreams = 16
+	// DefaultStreamWriteTimeout bounds each write of an audit stream: a
+	// caller that stops reading loses its stream (and frees its place).
+	DefaultStreamWriteTimeout = 30 * time.Second
 )
 
 // ActorHeader names who a write is made for, e.g. "user:alice" or
@@ -83,6 +86,9 @@ type Config struct {
 	MaxInFlight int
 	// MaxStreams caps the open audit streams (DefaultMaxStreams when 0).
 	MaxStreams int
+	// StreamWriteTimeout bounds each write of an audit stream
+	// (DefaultStreamWriteTimeout when 0).
+	StreamWriteTimeout time.Duration
 }
 
 // Route is one operation of the API.
@@ -137,6 +143,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.MaxStreams <= 0 {
 		cfg.MaxStreams = DefaultMaxStreams
+	}
+	if cfg.StreamWriteTimeout <= 0 {
+		cfg.StreamWriteTimeout = DefaultStreamWriteTimeout
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), metrics: newMetrics(cfg.Registry),
 		inFlight: make(chan struct{}, cfg.MaxInFlight), openStreams: make(chan struct{}, cfg.MaxStreams)}

@@ -439,7 +439,7 @@ func newHTTPServer(h http.Handler, requestTimeout time.Duration) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,               // headers and body
+		ReadTimeout:       requestTimeout + 5*time.Second, // headers and body (1 MiB at most)
 		WriteTimeout:      requestTimeout + 5*time.Second, // the work and the answer
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,

@@ -251,3 +251,24 @@ func TestTheSupportAccountIsOneSetting(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []client.Member{{UserID: "alice", Role: client.RoleUser}, {UserID: "vendor-desk", Role: client.RoleSupport}}, members)
 }
+
+// A client that sends its headers and part of its body, then stalls, is
+// cut off once the read timeout (the request timeout + 5 s) passes: it
+// holds no connection, unauthenticated, forever.
+func TestAClientStalledMidBodyIsCutOff(t *testing.T) {
+	cfg := service.Config{GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "k", DatastoreEngine: "memory",
+		HTTPTokens: []string{"tok-0123456789abcdef"}, HTTPRequestTimeout: time.Second}
+	svc, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc.Stop() })
+	conn, err := net.Dial("tcp", svc.HTTPAddr())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "POST /v1/check HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"subject\":")
+	require.NoError(t, err)
+	began := time.Now()
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(20*time.Second)))
+	_, err = io.ReadAll(conn) // returns when the server closes the connection
+	require.NoError(t, err, "the server closed the connection (not our 20 s deadline)")
+	assert.Less(t, time.Since(began), 10*time.Second, "within the read timeout (6 s here)")
+}
