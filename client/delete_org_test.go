@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -153,4 +154,60 @@ func TestDeleteLargeOrganization(t *testing.T) {
 	}
 	assert.Contains(t, left, "dataset:globex_data#organization@organization:globex")
 	assert.True(t, allowed(t, c, client.User("bob"), client.PermView, client.Dataset("globex_data")))
+}
+
+// DeleteOrganization concurrent with writes into the organization (and
+// the same writes into another) leaves nothing of the organization, and no
+// orphan anywhere: every artifact left has its organization.
+func TestDeleteOrganizationConcurrentWithWritesLeavesNoOrphan(t *testing.T) {
+	srv := spicedbtest.Start(t)
+	c := srv.Client(t)
+	ctx := t.Context()
+	for _, org := range []string{"acme", "globex"} {
+		_, err := c.CreateOrganization(ctx, org, org+"-owner")
+		require.NoError(t, err)
+		for i := range 20 {
+			_, err := c.RegisterDataset(ctx, org, fmt.Sprintf("%s-d%d", org, i), org+"-owner")
+			require.NoError(t, err)
+		}
+	}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for w := range 8 {
+		wg.Go(func() {
+			<-start
+			for i := range 15 {
+				org := []string{"acme", "globex"}[i%2]
+				id := fmt.Sprintf("%s-w%d-%d", org, w, i)
+				// Errors are expected for acme once its deletion began.
+				_, _ = c.RegisterDataset(ctx, org, id, org+"-owner")
+				_, _, _ = c.CreateAPIToken(ctx, org, org+"-owner")
+				_, _ = c.AddMember(ctx, org, id+"-member", client.RoleReadonly)
+				_, _ = c.CreateInvite(ctx, org, org+"-owner", client.RoleReadonly, time.Hour)
+				_, _ = c.RegisterDeployment(ctx, org, id+"-deploy")
+			}
+		})
+	}
+	close(start)
+	time.Sleep(20 * time.Millisecond) // let the writers get going
+	_, err := c.As(client.User("support")).DeleteOrganization(ctx, "acme")
+	require.NoError(t, err)
+	wg.Wait()
+
+	rels := spicedbtest.Relationships(t, srv.Conn(t))
+	hasOrg := map[string]bool{}
+	for _, r := range rels {
+		assert.NotContains(t, r, "acme", "left behind: %s", r)
+		if res, subj, _ := strings.Cut(r, "#organization@"); subj != "" {
+			hasOrg[res] = true
+		}
+	}
+	for _, r := range rels {
+		res, rest, _ := strings.Cut(r, "#")
+		typ, _, _ := strings.Cut(res, ":")
+		if slices.Contains([]string{client.TypeDataset, client.TypeAPIToken, client.TypeDeployment, client.TypeInvite}, typ) && !strings.HasPrefix(rest, "organization@") {
+			assert.True(t, hasOrg[res], "orphan: %s has no organization", r)
+		}
+	}
+	assert.True(t, slices.ContainsFunc(rels, func(r string) bool { return strings.HasPrefix(r, "dataset:globex-w") }), "globex's writes went on")
 }
