@@ -118,10 +118,28 @@ func (s *Server) apiError(ctx context.Context, err error) *apiError {
 	if ae.status != http.StatusInternalServerError {
 		return ae
 	}
+	// The moment the datastore goes, the readiness probe below may still
+	// pass (it reads what SpiceDB holds already); SpiceDB's own words for
+	// a lost database connection say unavailability just as well.
+	if lostDatastore(err) {
+		return &apiError{status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the permission store is unavailable"}
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	if s.cfg.Ready(ctx) != nil {
 		return &apiError{status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the permission store is unavailable"}
 	}
 	return ae
+}
+
+// lostDatastore reports whether SpiceDB's error (Unknown or Internal, as it
+// answers datastore failures) says its database connection failed.
+func lostDatastore(err error) bool {
+	msg := err.Error()
+	for _, marker := range []string{"unexpected EOF", "connection refused", "failed to connect", "i/o timeout", "connection reset", "broken pipe"} {
+		if strings.Contains(msg, marker) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -49,4 +50,20 @@ func TestFailureTableHTTP(t *testing.T) {
 			assert.Equal(t, f.Code, e.Code)
 		})
 	}
+}
+
+// SpiceDB's words for a lost database connection are unavailability,
+// even while the readiness probe still passes.
+func TestALostDatastoreConnectionIsUnavailable(t *testing.T) {
+	for _, msg := range []string{"error performing check: unable to query relationships: rows err: unexpected EOF",
+		"unexpected consistency middleware error: unable to find revision: unexpected EOF",
+		"failed to connect to `user=spicegate`: dial error: dial tcp 127.0.0.1:5432: connect: connection refused"} {
+		s := &Server{cfg: Config{Ready: func(context.Context) error { return nil }}}
+		e := s.apiError(context.Background(), &client.Error{Op: "Check", Kind: client.ErrInternal, Err: status.Error(codes.Unknown, msg)})
+		assert.Equal(t, http.StatusServiceUnavailable, e.status, msg)
+		assert.Equal(t, "unavailable", e.Code)
+	}
+	s := &Server{cfg: Config{Ready: func(context.Context) error { return nil }}}
+	e := s.apiError(context.Background(), &client.Error{Op: "Check", Kind: client.ErrInternal, Err: status.Error(codes.Internal, "nil pointer")})
+	assert.Equal(t, http.StatusInternalServerError, e.status, "a bug stays a bug")
 }
