@@ -62,6 +62,7 @@ Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`
 	}
 	f := c.Flags()
 	f.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:50051", "address of the embedded SpiceDB's gRPC API")
+	f.IntVar(&cfg.GRPCMaxConns, "grpc-max-conns", embedded.DefaultMaxConns, "TCP connections to the gRPC API held at once; more wait until one closes")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "address of the HTTP/JSON API")
 	f.StringVar(&cfg.PresharedKey, "preshared-key", "", "preshared key of SpiceDB's gRPC API: the embedded one's (generated and printed once when empty), or the external one's with --spicedb-endpoint")
 	f.StringVar(&cfg.DatastoreEngine, "datastore-engine", "sqlite", "datastore of the embedded SpiceDB: sqlite (one file, durable), postgres (shared by several nodes) or memory (tests and throwaway demos: nothing is kept)")

@@ -1,13 +1,14 @@
 // Package embedded runs a real SpiceDB server inside the Spicegate process
 // (github.com/authzed/spicedb/pkg/cmd/server), on a SQLite file (the
 // project's datastore/sqlite), on PostgreSQL or on the memory datastore,
-// listening on TCP or on an in-memory buffer (for tests).
+// listening in memory, for the process's own calls, and on TCP for others.
 package embedded
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/authzed/grpcutil"
@@ -44,9 +45,18 @@ type Config struct {
 	// (24 hours). On the memory datastore every revision in the window is
 	// held in memory.
 	GCWindow time.Duration
-	// GRPCAddr is the TCP address of SpiceDB's gRPC API (e.g. 127.0.0.1:50051);
-	// empty serves it on an in-memory buffer, reachable only through Conn.
+	// GRPCAddr is the TCP address of SpiceDB's gRPC API (e.g. 127.0.0.1:50051)
+	// for other processes; empty (and no GRPCListener) serves it only in
+	// memory, through Conn. Conn never goes through TCP.
 	GRPCAddr string
+	// GRPCListener, when set, is the TCP listener of the gRPC API, bound by
+	// the caller (who learns at once whether the port is free); the server
+	// takes it over and closes it (on error too). It takes precedence over
+	// GRPCAddr.
+	GRPCListener net.Listener
+	// MaxConns caps the TCP connections to the gRPC API held at once
+	// (DefaultMaxConns when 0); more wait in the listen queue.
+	MaxConns int
 	// PresharedKey authenticates API calls; required.
 	PresharedKey string
 	// DispatchCache bounds SpiceDB's cache of check results ("64MiB",
@@ -56,6 +66,10 @@ type Config struct {
 	DispatchCache string
 }
 
+// StreamWorkers is how many goroutines of the embedded SpiceDB serve gRPC
+// calls one after another (more calls at once get goroutines of their own).
+const StreamWorkers = 16
+
 // DefaultDispatchCache is the embedded SpiceDB's check-result cache bound.
 const DefaultDispatchCache = "128MiB"
 
@@ -63,6 +77,7 @@ const DefaultDispatchCache = "128MiB"
 type Server struct {
 	runnable server.RunnableServer
 	file     *sqlite.Datastore // the SQLite datastore, which the server does not close
+	tcp      *forwarder        // the gRPC API on TCP, or nil
 	key      string
 	cancel   context.CancelFunc
 	done     chan error
@@ -70,7 +85,14 @@ type Server struct {
 
 // Start configures SpiceDB and runs it in the background until ctx ends or
 // Stop is called.
-func Start(ctx context.Context, cfg Config) (*Server, error) {
+func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
+	if cfg.GRPCListener != nil {
+		defer func() {
+			if err != nil {
+				_ = cfg.GRPCListener.Close()
+			}
+		}()
+	}
 	if cfg.PresharedKey == "" {
 		return nil, errors.New("embedded SpiceDB: a preshared key is required")
 	}
@@ -98,7 +120,6 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		if cfg.GCWindow > 0 {
 			sopts = append(sopts, sqlite.WithGCWindow(cfg.GCWindow))
 		}
-		var err error
 		if file, err = sqlite.New(ctx, cfg.Path, sopts...); err != nil {
 			return nil, fmt.Errorf("embedded SpiceDB: %w", err)
 		}
@@ -108,17 +129,32 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("embedded SpiceDB: unknown datastore engine %q (want %s, %s or %s)", cfg.Engine, EngineSQLite, EnginePostgres, EngineMemory)
 	}
 
-	grpcCfg := util.GRPCServerConfig{Enabled: true, Network: util.BufferedNetwork}
-	if cfg.GRPCAddr != "" {
-		grpcCfg = util.GRPCServerConfig{Enabled: true, Network: "tcp", Address: cfg.GRPCAddr, MaxConnAge: 30 * time.Second}
+	// SpiceDB listens in memory; other processes reach it through a TCP
+	// listener piped into that memory (listener.go).
+	tcp := cfg.GRPCListener
+	if tcp == nil && cfg.GRPCAddr != "" {
+		if tcp, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+			if file != nil {
+				_ = file.Close()
+			}
+			return nil, fmt.Errorf("embedded SpiceDB: grpc address: %w", err)
+		}
 	}
+	grpcCfg := util.GRPCServerConfig{Enabled: true, Network: util.BufferedNetwork, MaxConnAge: 30 * time.Second,
+		// Goroutines that serve streams one after another keep their grown
+		// stacks: a new goroutine per call grows its stack through
+		// SpiceDB's deep call chains every time (BENCHMARKS.md).
+		MaxWorkers: StreamWorkers}
 
 	dispatchCache := cfg.DispatchCache
 	if dispatchCache == "" {
 		dispatchCache = DefaultDispatchCache
 	}
 	runCtx, cancel := context.WithCancel(ctx)
-	runnable, err := server.NewConfigWithOptionsAndDefaults(append(opts,
+	// CompleteForTesting is Complete that also hands over the in-memory
+	// listener, the one way to pipe TCP connections into it (the name
+	// aside, it is exported API of the pinned SpiceDB).
+	runnable, listeners, err := server.NewConfigWithOptionsAndDefaults(append(opts,
 		server.WithDatastoreConfig(*ds),
 		server.WithGRPCServer(grpcCfg),
 		server.WithPresharedSecureKey(cfg.PresharedKey),
@@ -130,16 +166,23 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		server.WithClusterDispatchCacheConfig(server.CacheConfig{Name: "cluster_dispatch", Enabled: true, Metrics: true, MaxCost: "16MiB"}),
 		server.WithSilentlyDisableTelemetry(true),
 		server.WithEnableRelationshipExpiration(true),
-	)...).Complete(runCtx)
+	)...).CompleteForTesting(runCtx)
 	if err != nil {
 		cancel()
 		if file != nil {
 			_ = file.Close()
 		}
+		if tcp != nil && cfg.GRPCListener == nil {
+			_ = tcp.Close()
+		}
 		return nil, fmt.Errorf("embedded SpiceDB: %w", err)
 	}
 	s := &Server{runnable: runnable, key: cfg.PresharedKey, cancel: cancel, done: make(chan error, 1), file: file}
 	go func() { s.done <- runnable.Run(runCtx) }()
+	if tcp != nil {
+		s.tcp = newForwarder(tcp, listeners.GRPC, cfg.MaxConns)
+		go s.tcp.serve()
+	}
 	return s, nil
 }
 
@@ -153,12 +196,29 @@ func (s *Server) Conn(opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	return s.runnable.NewClient(append(base, opts...)...)
 }
 
-// Stop shuts the server down and waits for it to finish.
+// Addr is the TCP address of the gRPC API, or "" when it is served only
+// in memory.
+func (s *Server) Addr() string {
+	if s.tcp == nil {
+		return ""
+	}
+	return s.tcp.tcp.Addr().String()
+}
+
+// Stop shuts the server down and waits for it to finish: no new TCP
+// connection is accepted, SpiceDB stops gracefully (its own grace period),
+// then the TCP connections left are closed.
 func (s *Server) Stop() error {
+	var err error
+	if s.tcp != nil {
+		err = s.tcp.stopAccepting()
+	}
 	s.cancel()
-	err := <-s.done
-	if errors.Is(err, context.Canceled) {
-		err = nil
+	if runErr := <-s.done; runErr != nil && !errors.Is(runErr, context.Canceled) {
+		err = errors.Join(err, runErr)
+	}
+	if s.tcp != nil {
+		s.tcp.closeAll()
 	}
 	if s.file != nil {
 		err = errors.Join(err, s.file.Close())

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // decode reads a JSON request body strictly, into a pointer to a struct:
@@ -53,12 +55,15 @@ func decodeBody(r *http.Request, into any, optional bool) error {
 		return badRequest("", "the request needs a JSON body")
 	}
 
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
+	// The keys first, with a tokenizer that allocates little (encoding/json's
+	// Decoder.Token cost 25 µs a check request, as much as the rest of the
+	// handler); it also refuses invalid UTF-8, which encoding/json would
+	// replace.
+	dec := jsontext.NewDecoder(bytes.NewReader(body), jsontext.AllowDuplicateNames(true))
 	if err := walkStrict(dec, reflect.TypeOf(into).Elem(), "", true); err != nil {
 		return err
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
 		return badRequest("", "the body must hold one JSON object")
 	}
 
@@ -75,40 +80,40 @@ func decodeBody(r *http.Request, into any, optional bool) error {
 
 // walkStrict reads one JSON value from dec and checks its keys against t
 // (nil: anything goes, duplicates excepted). top requires an object.
-func walkStrict(dec *json.Decoder, t reflect.Type, path string, top bool) error {
-	tok, err := dec.Token()
+func walkStrict(dec *jsontext.Decoder, t reflect.Type, path string, top bool) error {
+	tok, err := dec.ReadToken()
 	if err != nil {
 		return syntaxError(err)
 	}
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	delim, isDelim := tok.(json.Delim)
-	if top && (!isDelim || delim != '{') {
+	kind := tok.Kind()
+	if top && kind != '{' {
 		return badRequest("", "the body must be a JSON object")
 	}
-	if !isDelim {
-		return nil // a scalar: encoding/json checks its type
-	}
-	switch delim {
+	switch kind {
 	case '{':
 		var fields map[string]reflect.Type
 		if t != nil && t.Kind() == reflect.Struct {
 			fields = jsonFields(t)
 		}
-		seen := map[string]bool{}
-		for dec.More() {
-			keyTok, err := dec.Token()
+		var seen map[string]bool
+		for dec.PeekKind() != '}' {
+			keyTok, err := dec.ReadToken()
 			if err != nil {
 				return syntaxError(err)
 			}
-			key, _ := keyTok.(string)
+			key := keyTok.String()
 			at := key
 			if path != "" {
 				at = path + "." + key
 			}
 			if seen[key] {
 				return badRequest(at, "field %q appears twice", at)
+			}
+			if seen == nil {
+				seen = make(map[string]bool, 8)
 			}
 			seen[key] = true
 			var ft reflect.Type
@@ -127,22 +132,27 @@ func walkStrict(dec *json.Decoder, t reflect.Type, path string, top bool) error 
 		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
 			elem = t.Elem()
 		}
-		for i := 0; dec.More(); i++ {
+		for i := 0; dec.PeekKind() != ']'; i++ {
 			if err := walkStrict(dec, elem, path+"["+strconv.Itoa(i)+"]", false); err != nil {
 				return err
 			}
 		}
+	default:
+		return nil // a scalar: encoding/json checks its type
 	}
-	if _, err := dec.Token(); err != nil { // the closing delimiter
+	if _, err := dec.ReadToken(); err != nil { // the closing delimiter
 		return syntaxError(err)
 	}
 	return nil
 }
 
 func syntaxError(err error) error {
-	var syntaxErr *json.SyntaxError
+	var syntaxErr *jsontext.SyntacticError
 	if errors.As(err, &syntaxErr) {
-		return badRequest("", "malformed JSON at byte %d", syntaxErr.Offset)
+		return badRequest("", "malformed JSON at byte %d", syntaxErr.ByteOffset)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return badRequest("", "malformed JSON: the body ends too early")
 	}
 	return badRequest("", "malformed JSON: %v", err)
 }

@@ -27,8 +27,12 @@ import (
 
 // Config is everything `spicegate serve` can be told.
 type Config struct {
-	// GRPCAddr is where the embedded SpiceDB serves its v1 gRPC API.
+	// GRPCAddr is where the embedded SpiceDB serves its v1 gRPC API to
+	// other processes (the HTTP API reaches it in memory).
 	GRPCAddr string
+	// GRPCMaxConns caps the TCP connections to the gRPC API held at once
+	// (embedded.DefaultMaxConns when 0).
+	GRPCMaxConns int
 	// HTTPAddr is where the HTTP/JSON API listens.
 	HTTPAddr string
 	// PresharedKey protects SpiceDB's gRPC API (embedded mode).
@@ -207,13 +211,17 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 			s.stopBackends()
 		}
 	}()
+	var grpcListener net.Listener
 	if cfg.SpiceDBEndpoint == "" {
-		// SpiceDB binds its own listener later; find out now whether it can.
-		l, err := net.Listen("tcp", cfg.GRPCAddr)
-		if err != nil {
+		// Bound now, handed to the embedded SpiceDB later (which then owns it).
+		if grpcListener, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 			return nil, fmt.Errorf("grpc-addr: %w", err)
 		}
-		_ = l.Close()
+		defer func() {
+			if err != nil && s.spicedb == nil {
+				_ = grpcListener.Close()
+			}
+		}()
 	}
 
 	if cfg.SpiceDBEndpoint != "" {
@@ -233,8 +241,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 			log.Info("datastore migrated to head")
 		}
 		ecfg := embedded.Config{
-			Engine: cfg.DatastoreEngine, ConnURI: cfg.DatastoreURI, GRPCAddr: cfg.GRPCAddr, PresharedKey: cfg.PresharedKey,
-			GCWindow: cfg.DatastoreGCWindow, DispatchCache: cfg.DispatchCache,
+			Engine: cfg.DatastoreEngine, ConnURI: cfg.DatastoreURI, GRPCListener: grpcListener, PresharedKey: cfg.PresharedKey,
+			GCWindow: cfg.DatastoreGCWindow, DispatchCache: cfg.DispatchCache, MaxConns: cfg.GRPCMaxConns,
 		}
 		switch cfg.DatastoreEngine {
 		case embedded.EngineSQLite:
@@ -257,7 +265,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 		if s.client, err = client.NewFromConn(s.conn, client.WithLogger(log), client.WithSupportUser(cfg.supportUser())); err != nil {
 			return nil, err
 		}
-		log.Info("embedded SpiceDB serving its gRPC API", "addr", cfg.GRPCAddr, "datastore", cfg.DatastoreEngine)
+		log.Info("embedded SpiceDB serving its gRPC API", "addr", s.spicedb.Addr(), "datastore", cfg.DatastoreEngine)
 		if cfg.DatastoreEngine == embedded.EngineMemory {
 			log.Warn("the memory datastore keeps nothing: every relationship is lost when spicegate stops; the default (sqlite) keeps them in a file")
 		}
