@@ -59,13 +59,9 @@ func (f *forwarder) serve() {
 }
 
 // track registers a connection to close at shutdown; false once closing.
-func (f *forwarder) track(c net.Conn, add bool) bool {
+func (f *forwarder) track(c net.Conn) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !add {
-		delete(f.conns, c)
-		return true
-	}
 	if f.closed {
 		return false
 	}
@@ -73,13 +69,19 @@ func (f *forwarder) track(c net.Conn, add bool) bool {
 	return true
 }
 
+func (f *forwarder) untrack(c net.Conn) {
+	f.mu.Lock()
+	delete(f.conns, c)
+	f.mu.Unlock()
+}
+
 func (f *forwarder) pipe(c net.Conn) {
 	defer f.wg.Done()
-	if !f.track(c, true) {
+	if !f.track(c) {
 		_ = c.Close()
 		return
 	}
-	defer f.track(c, false)
+	defer f.untrack(c)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	m, err := f.mem.DialContext(ctx)
 	cancel()
