@@ -29,7 +29,9 @@ any SpiceDB client) and the HTTP/JSON API.
 With --datastore-engine postgres the embedded SpiceDB keeps its data in PostgreSQL
 (run 'spicegate migrate' first), for several Spicegate or SpiceDB nodes on one
 datastore; with --spicedb-endpoint Spicegate runs in front of an external SpiceDB
-cluster instead. --datastore-engine memory keeps nothing (tests, throwaway demos).
+cluster instead. --datastore-engine memory keeps nothing (tests, throwaway demos:
+a throwaway SQLite file, removed at exit); memdb is SpiceDB's own memory
+datastore, for comparisons only (unindexed, and it never frees a revision).
 
 Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`,
 		Args: cobra.NoArgs,
@@ -65,10 +67,10 @@ Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`
 	f.IntVar(&cfg.GRPCMaxConns, "grpc-max-conns", embedded.DefaultMaxConns, "TCP connections to the gRPC API held at once; more wait until one closes")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "address of the HTTP/JSON API")
 	f.StringVar(&cfg.PresharedKey, "preshared-key", "", "preshared key of SpiceDB's gRPC API: the embedded one's (generated and printed once when empty), or the external one's with --spicedb-endpoint")
-	f.StringVar(&cfg.DatastoreEngine, "datastore-engine", "sqlite", "datastore of the embedded SpiceDB: sqlite (one file, durable), postgres (shared by several nodes) or memory (tests and throwaway demos: nothing is kept)")
+	f.StringVar(&cfg.DatastoreEngine, "datastore-engine", "sqlite", "datastore of the embedded SpiceDB: sqlite (one file, durable), postgres (shared by several nodes), memory (tests and throwaway demos: nothing is kept) or memdb (SpiceDB's own memory datastore, for comparisons)")
 	f.StringVar(&cfg.DatastorePath, "datastore-path", "", "the sqlite datastore's file (default $XDG_DATA_HOME/spicegate/spicegate.db, or ~/.local/share/spicegate/spicegate.db)")
 	f.StringVar(&cfg.DispatchCache, "dispatch-cache", embedded.DefaultDispatchCache, "bound of the embedded SpiceDB's check-result cache, e.g. 256MiB or 5% of the memory (SpiceDB's own default, 30%, suits a dedicated server)")
-	f.DurationVar(&cfg.DatastoreGCWindow, "datastore-gc-window", 0, "how long old revisions are kept, for exact snapshots and resuming the audit stream (default 24h; 10m on memory, which holds them all in memory)")
+	f.DurationVar(&cfg.DatastoreGCWindow, "datastore-gc-window", 0, "how long old revisions are kept, for exact snapshots and resuming the audit stream (default 24h; 10m on memory)")
 	f.StringVar(&cfg.DatastoreURI, "datastore-conn-uri", "", "PostgreSQL connection URI, e.g. postgres://spicegate:secret@127.0.0.1:5432/spicegate")
 	f.BoolVar(&cfg.Migrate, "datastore-migrate", false, "run SpiceDB's datastore migrations (postgres) before starting")
 	f.StringVar(&cfg.SpiceDBEndpoint, "spicedb-endpoint", "", "host:port of an external SpiceDB to use instead of the embedded one")

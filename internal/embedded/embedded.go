@@ -1,7 +1,8 @@
 // Package embedded runs a real SpiceDB server inside the Spicegate process
 // (github.com/authzed/spicedb/pkg/cmd/server), on a SQLite file (the
-// project's datastore/sqlite), on PostgreSQL or on the memory datastore,
-// listening in memory, for the process's own calls, and on TCP for others.
+// project's datastore/sqlite), on a throwaway SQLite file, on PostgreSQL or
+// on SpiceDB's own memory datastore, listening in memory, for the process's
+// own calls, and on TCP for others.
 package embedded
 
 import (
@@ -9,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/authzed/grpcutil"
@@ -26,15 +29,27 @@ import (
 
 // Datastore engines the embedded server supports.
 const (
-	EngineSQLite   = sqlite.Engine // one file: the default
-	EngineMemory   = "memory"
-	EnginePostgres = "postgres"
+	// EngineSQLite keeps the data in one durable file: the default of serve.
+	EngineSQLite = sqlite.Engine
+	// EngineMemory keeps nothing: the SQLite datastore on a throwaway file
+	// in a private temporary directory, removed by Stop, with commits not
+	// synced to disk. It has the file's indexes and its garbage collection
+	// of old revisions, so it stays fast with data and levels off under a
+	// steady write load, which SpiceDB's memory datastore does not.
+	EngineMemory = "memory"
+	// EngineMemDB is SpiceDB's own memory datastore, kept to compare with
+	// SpiceDB as shipped: it looks relationships up by (type, relation)
+	// only, so a check slows down with every object of a type, and in
+	// SpiceDB v1.56.2 it never frees a revision (its GC window only
+	// refuses old revisions), so its heap grows with every write.
+	EngineMemDB    = "memdb"
+	EnginePostgres = "postgres" // SpiceDB's PostgreSQL datastore, shared by several nodes
 )
 
 // Config says how to run the embedded SpiceDB.
 type Config struct {
 	// Engine is EngineSQLite, EngineMemory (the default when empty, for
-	// tests) or EnginePostgres.
+	// tests), EngineMemDB or EnginePostgres.
 	Engine string
 	// Path is the SQLite file (EngineSQLite only).
 	Path string
@@ -42,8 +57,7 @@ type Config struct {
 	ConnURI string
 	// GCWindow is how long the datastore keeps old revisions (readable at
 	// an exact snapshot, resumable by Watch); 0 keeps the engine's default
-	// (24 hours). On the memory datastore every revision in the window is
-	// held in memory.
+	// (24 hours). EngineMemDB refuses older revisions but frees none.
 	GCWindow time.Duration
 	// GRPCAddr is the TCP address of SpiceDB's gRPC API (e.g. 127.0.0.1:50051)
 	// for other processes; empty (and no GRPCListener) serves it only in
@@ -77,6 +91,7 @@ const DefaultDispatchCache = "128MiB"
 type Server struct {
 	runnable server.RunnableServer
 	file     *sqlite.Datastore // the SQLite datastore, which the server does not close
+	tempDir  string            // EngineMemory's directory, removed after the file is closed
 	tcp      *forwarder        // the gRPC API on TCP, or nil
 	key      string
 	cancel   context.CancelFunc
@@ -103,9 +118,46 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	var opts []server.ConfigOption
 	var file *sqlite.Datastore
+	var tempDir string
+	// closeFile releases the SQLite datastore (and EngineMemory's directory)
+	// when Start fails after opening it.
+	closeFile := func() {
+		if file != nil {
+			_ = file.Close()
+		}
+		if tempDir != "" {
+			_ = os.RemoveAll(tempDir)
+		}
+	}
+	openFile := func(path string, extra ...sqlite.Option) error {
+		sopts := extra
+		if cfg.GCWindow > 0 {
+			sopts = append(sopts, sqlite.WithGCWindow(cfg.GCWindow))
+			// Collect at least twice a window, so that a short window
+			// bounds what the file holds to about one and a half windows.
+			if half := cfg.GCWindow / 2; half < sqlite.DefaultGCInterval {
+				sopts = append(sopts, sqlite.WithGCInterval(half))
+			}
+		}
+		if file, err = sqlite.New(ctx, path, sopts...); err != nil {
+			return fmt.Errorf("embedded SpiceDB: %w", err)
+		}
+		ds.Engine = EngineSQLite
+		opts = append(opts, server.WithDatastore(file))
+		return nil
+	}
 	switch cfg.Engine {
 	case "", EngineMemory:
-		ds.Engine = EngineMemory
+		if tempDir, err = os.MkdirTemp("", "spicegate-memory-"); err != nil {
+			return nil, fmt.Errorf("embedded SpiceDB: memory datastore: %w", err)
+		}
+		// Nothing outlives the process, so no commit needs to reach the disk.
+		if err := openFile(filepath.Join(tempDir, "spicegate.db"), sqlite.WithSynchronous(sqlite.SynchronousNormal)); err != nil {
+			closeFile()
+			return nil, err
+		}
+	case EngineMemDB:
+		ds.Engine = datastorecfg.MemoryEngine
 	case EnginePostgres:
 		if cfg.ConnURI == "" {
 			return nil, errors.New("embedded SpiceDB: the postgres engine needs a connection URI")
@@ -116,17 +168,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		if cfg.Path == "" {
 			return nil, errors.New("embedded SpiceDB: the sqlite engine needs a file path")
 		}
-		var sopts []sqlite.Option
-		if cfg.GCWindow > 0 {
-			sopts = append(sopts, sqlite.WithGCWindow(cfg.GCWindow))
+		if err := openFile(cfg.Path); err != nil {
+			return nil, err
 		}
-		if file, err = sqlite.New(ctx, cfg.Path, sopts...); err != nil {
-			return nil, fmt.Errorf("embedded SpiceDB: %w", err)
-		}
-		ds.Engine = EngineSQLite
-		opts = append(opts, server.WithDatastore(file))
 	default:
-		return nil, fmt.Errorf("embedded SpiceDB: unknown datastore engine %q (want %s, %s or %s)", cfg.Engine, EngineSQLite, EnginePostgres, EngineMemory)
+		return nil, fmt.Errorf("embedded SpiceDB: unknown datastore engine %q (want %s, %s, %s or %s)", cfg.Engine, EngineSQLite, EnginePostgres, EngineMemory, EngineMemDB)
 	}
 
 	// SpiceDB listens in memory; other processes reach it through a TCP
@@ -134,9 +180,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	tcp := cfg.GRPCListener
 	if tcp == nil && cfg.GRPCAddr != "" {
 		if tcp, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
-			if file != nil {
-				_ = file.Close()
-			}
+			closeFile()
 			return nil, fmt.Errorf("embedded SpiceDB: grpc address: %w", err)
 		}
 	}
@@ -169,15 +213,13 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	)...).CompleteForTesting(runCtx)
 	if err != nil {
 		cancel()
-		if file != nil {
-			_ = file.Close()
-		}
+		closeFile()
 		if tcp != nil && cfg.GRPCListener == nil {
 			_ = tcp.Close()
 		}
 		return nil, fmt.Errorf("embedded SpiceDB: %w", err)
 	}
-	s := &Server{runnable: runnable, key: cfg.PresharedKey, cancel: cancel, done: make(chan error, 1), file: file}
+	s := &Server{runnable: runnable, key: cfg.PresharedKey, cancel: cancel, done: make(chan error, 1), file: file, tempDir: tempDir}
 	go func() { s.done <- runnable.Run(runCtx) }()
 	if tcp != nil {
 		s.tcp = newForwarder(tcp, listeners.GRPC, cfg.MaxConns)
@@ -223,11 +265,14 @@ func (s *Server) Stop() error {
 	if s.file != nil {
 		err = errors.Join(err, s.file.Close())
 	}
+	if s.tempDir != "" {
+		err = errors.Join(err, os.RemoveAll(s.tempDir))
+	}
 	return err
 }
 
-// Datastore returns the SQLite datastore the server runs on, or nil on
-// another engine.
+// Datastore returns the SQLite datastore the server runs on (EngineSQLite
+// or EngineMemory), or nil on another engine.
 func (s *Server) Datastore() *sqlite.Datastore { return s.file }
 
 // Migrate runs SpiceDB's datastore migrations on PostgreSQL up to the

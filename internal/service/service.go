@@ -37,7 +37,8 @@ type Config struct {
 	HTTPAddr string
 	// PresharedKey protects SpiceDB's gRPC API (embedded mode).
 	PresharedKey string
-	// DatastoreEngine is sqlite, postgres or memory (embedded mode).
+	// DatastoreEngine is sqlite, postgres, memory or memdb (embedded mode;
+	// see the engines of package embedded).
 	DatastoreEngine string
 	// DatastorePath is the SQLite file (sqlite; DefaultDatastorePath when empty).
 	DatastorePath string
@@ -107,13 +108,13 @@ func (c Config) Validate() error {
 		return nil
 	}
 	switch c.DatastoreEngine {
-	case embedded.EngineSQLite, embedded.EngineMemory:
+	case embedded.EngineSQLite, embedded.EngineMemory, embedded.EngineMemDB:
 	case embedded.EnginePostgres:
 		if c.DatastoreURI == "" {
 			return errors.New("datastore-conn-uri is required with datastore-engine postgres")
 		}
 	default:
-		return fmt.Errorf("datastore-engine must be %s, %s or %s, not %q", embedded.EngineSQLite, embedded.EnginePostgres, embedded.EngineMemory, c.DatastoreEngine)
+		return fmt.Errorf("datastore-engine must be %s, %s, %s or %s, not %q", embedded.EngineSQLite, embedded.EnginePostgres, embedded.EngineMemory, embedded.EngineMemDB, c.DatastoreEngine)
 	}
 	if c.DatastoreGCWindow < 0 {
 		return errors.New("datastore-gc-window must not be negative")
@@ -127,9 +128,9 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// MemoryGCWindow is the memory datastore's default revision window: it
-// holds every revision of the window in memory (about 25 KB a write), so
-// SpiceDB's 24 hours would let a long-running demo grow without end.
+// MemoryGCWindow is the memory datastore's default revision window: its
+// throwaway file keeps every revision of the window, and a demo needs
+// minutes of them, not SpiceDB's 24 hours.
 const MemoryGCWindow = 10 * time.Minute
 
 // DefaultDatastorePath is where the sqlite datastore keeps its file when
@@ -266,8 +267,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 			return nil, err
 		}
 		log.Info("embedded SpiceDB serving its gRPC API", "addr", s.spicedb.Addr(), "datastore", cfg.DatastoreEngine)
-		if cfg.DatastoreEngine == embedded.EngineMemory {
+		switch cfg.DatastoreEngine {
+		case embedded.EngineMemory:
 			log.Warn("the memory datastore keeps nothing: every relationship is lost when spicegate stops; the default (sqlite) keeps them in a file")
+		case embedded.EngineMemDB:
+			log.Warn("memdb is SpiceDB's own memory datastore, for comparisons: a check scans every relationship of its type, and every write stays in memory until spicegate stops (SpiceDB v1.56.2 frees no revision)")
 		}
 	}
 

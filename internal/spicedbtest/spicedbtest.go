@@ -103,9 +103,10 @@ func Relationships(t testing.TB, conn grpc.ClientConnInterface) []string {
 }
 
 // EngineEnv names the environment variable that picks the datastore of
-// the servers these helpers start: "memory" (the default: fast, and every
-// test starts from nothing) or "sqlite" (a file in the test's temporary
-// directory), so that the suites run on the embedded default too:
+// the servers these helpers start: "memory" (the default: every test
+// starts from nothing), "sqlite" (a durable file in the test's temporary
+// directory, the embedded default) or "memdb" (SpiceDB's own memory
+// datastore), so that the suites run on each:
 //
 //	SPICEGATE_TEST_ENGINE=sqlite go test ./client/ ./internal/... ./seed/
 const EngineEnv = "SPICEGATE_TEST_ENGINE"
@@ -116,10 +117,12 @@ func config(t testing.TB, key, addr string) embedded.Config {
 	cfg := embedded.Config{PresharedKey: key, GRPCAddr: addr}
 	switch engine := os.Getenv(EngineEnv); engine {
 	case "", embedded.EngineMemory:
+	case embedded.EngineMemDB:
+		cfg.Engine = embedded.EngineMemDB
 	case embedded.EngineSQLite:
 		cfg.Engine, cfg.Path = embedded.EngineSQLite, filepath.Join(t.TempDir(), "spicegate.db")
 	default:
-		t.Fatalf("%s=%s: want memory or sqlite", EngineEnv, engine)
+		t.Fatalf("%s=%s: want memory, sqlite or memdb", EngineEnv, engine)
 	}
 	return cfg
 }
