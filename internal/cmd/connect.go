@@ -18,8 +18,12 @@ type connFlags struct {
 	supportUser string
 }
 
+// defaultGRPCAddr is where serve's embedded SpiceDB listens, and where the
+// operator commands look for it, unless told otherwise.
+const defaultGRPCAddr = "127.0.0.1:50051"
+
 func (f *connFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.endpoint, "spicedb-endpoint", "127.0.0.1:50051", "SpiceDB gRPC API of the deployment (host:port)")
+	cmd.Flags().StringVar(&f.endpoint, "spicedb-endpoint", defaultGRPCAddr, "SpiceDB gRPC API of the deployment (host:port)")
 	cmd.Flags().StringVar(&f.key, "preshared-key", "", "its preshared key: the one 'spicegate serve' printed or was given (or SPICEGATE_PRESHARED_KEY)")
 	cmd.Flags().BoolVar(&f.insecure, "spicedb-insecure", false, "plaintext instead of TLS (always plaintext for loopback endpoints)")
 	cmd.Flags().StringVar(&f.supportUser, "support-user", "support", "the vendor support account every organization lists (as serve's --support-user)")

@@ -63,7 +63,7 @@ Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:50051", "address of the embedded SpiceDB's gRPC API")
+	f.StringVar(&cfg.GRPCAddr, "grpc-addr", defaultGRPCAddr, "address of the embedded SpiceDB's gRPC API")
 	f.IntVar(&cfg.GRPCMaxConns, "grpc-max-conns", embedded.DefaultMaxConns, "TCP connections to the gRPC API held at once; more wait until one closes")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "address of the HTTP/JSON API")
 	f.StringVar(&cfg.PresharedKey, "preshared-key", "", "preshared key of SpiceDB's gRPC API: the embedded one's (generated and printed once when empty), or the external one's with --spicedb-endpoint")
@@ -112,7 +112,14 @@ func printWelcome(w io.Writer, cfg service.Config, httpAddr string, generatedKey
 	if cfg.SpiceDBEndpoint == "" {
 		fmt.Fprintf(w, "SpiceDB gRPC API on %s (zed):\n", cfg.GRPCAddr)
 		fmt.Fprintf(w, "  zed context set local %s %s --insecure\n", cfg.GRPCAddr, key)
-		fmt.Fprintf(w, "  zed permission check organization:acme deploy user:alice\n\n")
+		fmt.Fprintf(w, "  zed permission check organization:acme deploy user:alice\n")
+		fmt.Fprintf(w, "and Spicegate's operator commands (spicegate members, check, ...):\n")
+		fmt.Fprintf(w, "  export SPICEGATE_PRESHARED_KEY=%s\n", key)
+		endpoint := ""
+		if cfg.GRPCAddr != defaultGRPCAddr {
+			endpoint = " --spicedb-endpoint " + cfg.GRPCAddr
+		}
+		fmt.Fprintf(w, "  spicegate members acme%s\n\n", endpoint)
 	}
 	fmt.Fprintf(w, "HTTP API on %s:\n", httpAddr)
 	fmt.Fprintf(w, "  export SPICEGATE_TOKEN=%s\n", token)
