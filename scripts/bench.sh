@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Measures the Go facade against the raw SpiceDB client, on the same
-# in-process SpiceDB (memory datastore), connection and generated data, in
+# in-process SpiceDB (the memory engine; SPICEGATE_TEST_ENGINE=memdb for
+# SpiceDB's own memory datastore), connection and generated data, in
 # the same run, and prints facade/raw ratios of time per operation.
 #   bash scripts/bench.sh [count]     (default: 5 runs of each benchmark)
 set -euo pipefail

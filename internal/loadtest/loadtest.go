@@ -95,12 +95,14 @@ type OpResult struct {
 	Codes  map[string]int64 `json:"error_codes,omitempty"`
 	P50    time.Duration    `json:"-"`
 	P90    time.Duration    `json:"-"`
+	P95    time.Duration    `json:"-"`
 	P99    time.Duration    `json:"-"`
 	P999   time.Duration    `json:"-"`
 	Max    time.Duration    `json:"-"`
 	// The same in milliseconds, for JSON.
 	P50ms  float64 `json:"p50_ms"`
 	P90ms  float64 `json:"p90_ms"`
+	P95ms  float64 `json:"p95_ms"`
 	P99ms  float64 `json:"p99_ms"`
 	P999ms float64 `json:"p999_ms"`
 	MaxMs  float64 `json:"max_ms"`
@@ -237,7 +239,7 @@ func (r *recorder) result(cfg Config, elapsed time.Duration, sent int64, maxLate
 
 func figures(op Op, h *hdrhistogram.Histogram, codes map[string]int64) OpResult {
 	at := func(q float64) time.Duration { return time.Duration(h.ValueAtQuantile(q)) * time.Microsecond }
-	o := OpResult{Op: op, Count: h.TotalCount(), P50: at(50), P90: at(90), P99: at(99), P999: at(99.9),
+	o := OpResult{Op: op, Count: h.TotalCount(), P50: at(50), P90: at(90), P95: at(95), P99: at(99), P999: at(99.9),
 		Max: time.Duration(h.Max()) * time.Microsecond}
 	if len(codes) > 0 {
 		o.Codes = map[string]int64{}
@@ -247,7 +249,7 @@ func figures(op Op, h *hdrhistogram.Histogram, codes map[string]int64) OpResult 
 		}
 	}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	o.P50ms, o.P90ms, o.P99ms, o.P999ms, o.MaxMs = ms(o.P50), ms(o.P90), ms(o.P99), ms(o.P999), ms(o.Max)
+	o.P50ms, o.P90ms, o.P95ms, o.P99ms, o.P999ms, o.MaxMs = ms(o.P50), ms(o.P90), ms(o.P95), ms(o.P99), ms(o.P999), ms(o.Max)
 	return o
 }
 
@@ -292,9 +294,9 @@ func (r *Result) WriteText(w io.Writer, target string) {
 	fmt.Fprintf(w, "target %s, mix %s\n", target, r.Mix)
 	fmt.Fprintf(w, "open loop at %.0f/s%s for %.1fs: %d sent, %.0f done/s, %d errors (latency counts from each request's due time; sender at most %s behind)\n\n",
 		r.Rate, ramp, r.ElapsedSec, r.Sent, r.Throughput, r.Errors, r.MaxLateness.Round(time.Microsecond))
-	fmt.Fprintf(w, "%-14s %9s %7s %9s %9s %9s %9s %9s\n", "op", "count", "errors", "p50", "p90", "p99", "p99.9", "max")
+	fmt.Fprintf(w, "%-14s %9s %7s %9s %9s %9s %9s %9s %9s\n", "op", "count", "errors", "p50", "p90", "p95", "p99", "p99.9", "max")
 	for _, o := range r.Ops {
-		fmt.Fprintf(w, "%-14s %9d %7d %9s %9s %9s %9s %9s\n", o.Op, o.Count, o.Errors, ms(o.P50), ms(o.P90), ms(o.P99), ms(o.P999), ms(o.Max))
+		fmt.Fprintf(w, "%-14s %9d %7d %9s %9s %9s %9s %9s %9s\n", o.Op, o.Count, o.Errors, ms(o.P50), ms(o.P90), ms(o.P95), ms(o.P99), ms(o.P999), ms(o.Max))
 	}
 	if r.Errors > 0 {
 		fmt.Fprintln(w, "\nerrors:")

@@ -48,6 +48,9 @@ func TestLatencyCountsFromTheDueTime(t *testing.T) {
 	assert.InDelta(t, 400, all.Count, 40, "the arrival rate, not the answers' speed, sets the count")
 	// Half the requests were due during the stall: they waited 0 to 200 ms.
 	assert.GreaterOrEqual(t, all.P90, 100*time.Millisecond, "the requests due during the stall waited for it")
+	// The slowest tenth of those waited 160 ms or more: the p95.
+	assert.GreaterOrEqual(t, all.P95, 140*time.Millisecond)
+	assert.True(t, all.P90 <= all.P95 && all.P95 <= all.P99, "percentiles out of order: p90 %s, p95 %s, p99 %s", all.P90, all.P95, all.P99)
 	assert.GreaterOrEqual(t, all.Max, 190*time.Millisecond)
 	assert.Positive(t, res.MaxLateness)
 }
