@@ -21,6 +21,9 @@ type deployment struct {
 	// spicedb is the (first) separate SpiceDB process, if any.
 	spicedb        *process
 	restartSpiceDB func()
+	// peer is node 2 of a dispatch cluster (node 1 dispatches to it), if any.
+	peer        *process
+	restartPeer func()
 }
 
 const (
@@ -146,8 +149,9 @@ func dispatchCluster(t *testing.T) *deployment {
 	run1 := spicedbNode(t, "spicedb node 1", db, grpc1, dispatch1, dispatch2)
 	run2 := spicedbNode(t, "spicedb node 2", db, grpc2, dispatch2, dispatch1)
 	d.restartSpiceDB = func() { d.spicedb = run1() }
+	d.restartPeer = func() { d.peer = run2() }
 	d.restartSpiceDB()
-	run2()
+	d.restartPeer()
 	inFront(t, d, grpc1)
 	return d
 }

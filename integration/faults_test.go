@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -210,6 +211,87 @@ func TestFaults(t *testing.T) {
 		assert.NotEqual(t, "allowed", why, "never an allow by mistake")
 		code, _ = statusOf(t, d, http.MethodPost, "/v1/organizations/org00001/members", `{"user":"newcomer","role":"readonly"}`)
 		assert.Contains(t, []int{http.StatusCreated, http.StatusConflict}, code, "writes work again (409 if the write before the outage landed)")
+		tokensAtOrBelowOwners(t, c)
+	})
+
+	t.Run("a dispatch-cluster node killed under load", func(t *testing.T) {
+		d := dispatchCluster(t)
+		c, target := load(t, d)
+		// Two answers known in advance, asked all along: a member's view of
+		// its organization's dataset (allowed) and an outsider's (denied).
+		// While node 2 is down either may fail, but neither may be wrong.
+		// (Node 1's dispatches to the dead node wait for it to come back, so
+		// what fails is a request's deadline, not its answer.)
+		const allowed = `{"subject":"user:org00001-u0001","permission":"view","resource":"dataset:org00001-d000001","consistency":"fully_consistent"}`
+		var wrong, answered, failed atomic.Int64
+		// ask runs in a goroutine of its own: no require (FailNow) in it.
+		ask := func(ctx context.Context, body string) (int, bool, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+d.httpAddr+"/v1/check", strings.NewReader(body))
+			if err != nil {
+				return 0, false, err
+			}
+			req.Header.Set("Authorization", "Bearer "+d.token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return 0, false, err
+			}
+			defer resp.Body.Close()
+			var out struct{ Allowed bool }
+			err = json.NewDecoder(resp.Body).Decode(&out)
+			return resp.StatusCode, out.Allowed, err
+		}
+		probe := func(ctx context.Context) {
+			for ctx.Err() == nil {
+				for body, want := range map[string]bool{allowed: true, denied: false} {
+					code, got, err := ask(ctx, body)
+					switch {
+					case ctx.Err() != nil:
+						return
+					case err != nil:
+						wrong.Add(1)
+						t.Errorf("check %s: %v", body, err)
+					case code == http.StatusOK && got == want:
+						answered.Add(1)
+					case code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout:
+						failed.Add(1)
+					default:
+						wrong.Add(1)
+						t.Errorf("check %s answered %d, allowed %t, around a node's death", body, code, got)
+					}
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		ctx, stop := context.WithCancel(t.Context())
+		var res *loadtest.Result
+		var err error
+		var wg sync.WaitGroup
+		wg.Go(func() { probe(ctx) })
+		wg.Go(func() {
+			res, err = loadtest.Run(t.Context(), loadtest.Config{Target: target, Shape: shape, Mix: loadtest.DefaultMix,
+				Rate: 40, Duration: 16 * time.Second, MaxInFlight: 32, Timeout: 5 * time.Second})
+			stop()
+		})
+		time.Sleep(4 * time.Second)
+		d.peer.kill()
+		t.Log("node 2 killed (kill -9)")
+		time.Sleep(4 * time.Second)
+		d.restartPeer()
+		t.Log("node 2 back")
+		wg.Wait()
+		require.NoError(t, err)
+		all := res.Op(loadtest.OpAll)
+		t.Logf("under load: %d requests, errors by code: %v; probes: %d right, %d unavailable, %d wrong", all.Count, all.Codes,
+			answered.Load(), failed.Load(), wrong.Load())
+		for code := range all.Codes {
+			_, c, _ := strings.Cut(code, " ")
+			assert.Contains(t, []string{"http_503_unavailable", "http_504_deadline_exceeded", "deadline_exceeded"}, c, "only unavailability while a node was down")
+		}
+		assert.Zero(t, wrong.Load(), "an answer was wrong")
+		require.Eventually(t, func() bool {
+			code, got, err := ask(t.Context(), allowed)
+			return err == nil && code == http.StatusOK && got
+		}, 30*time.Second, 200*time.Millisecond, "the cluster answers again without restarting Spicegate or node 1")
 		tokensAtOrBelowOwners(t, c)
 	})
 
