@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
@@ -193,6 +194,9 @@ type Service struct {
 	http     *http.Server
 	listener net.Listener
 	served   chan error
+
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // Start brings everything up and returns once the HTTP API listens.
@@ -407,8 +411,13 @@ func (s *Service) Wait(ctx context.Context) error {
 }
 
 // Stop drains in-flight HTTP requests (up to ShutdownTimeout), then stops
-// SpiceDB.
+// SpiceDB. Later calls wait for the first and return its error.
 func (s *Service) Stop() error {
+	s.stopOnce.Do(func() { s.stopErr = s.stop() })
+	return s.stopErr
+}
+
+func (s *Service) stop() error {
 	timeout := s.cfg.ShutdownTimeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second

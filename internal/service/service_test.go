@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -271,4 +273,66 @@ func TestAClientStalledMidBodyIsCutOff(t *testing.T) {
 	_, err = io.ReadAll(conn) // returns when the server closes the connection
 	require.NoError(t, err, "the server closed the connection (not our 20 s deadline)")
 	assert.Less(t, time.Since(began), 10*time.Second, "within the read timeout (6 s here)")
+}
+
+// Stop drains a request in flight: it closes the listener at once, waits
+// while the request (whose body is still arriving) is served, and returns
+// once its answer is sent; Stop again returns at once.
+func TestStopDrainsARequestInFlight(t *testing.T) {
+	cfg := service.Config{GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "k", DatastoreEngine: "memory",
+		HTTPTokens: []string{"tok-0123456789abcdef"}, Seed: "demo", ShutdownTimeout: 15 * time.Second}
+	svc, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc.Stop() })
+	code, body := get(t, "http://"+svc.HTTPAddr()+"/v1/check", "tok-0123456789abcdef")
+	require.Equal(t, http.StatusOK, code, body)
+
+	check := `{"subject":"user:alice","permission":"deploy","resource":"organization:acme"}`
+	conn, err := net.Dial("tcp", svc.HTTPAddr())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "POST /v1/check HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok-0123456789abcdef\r\n"+
+		"Content-Type: application/json\r\nContent-Length: "+strconv.Itoa(len(check))+"\r\n\r\n"+check[:10])
+	require.NoError(t, err)
+	time.Sleep(300 * time.Millisecond) // the server reads the headers: the connection is active
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- svc.Stop() }()
+	require.Eventually(t, func() bool {
+		c, err := net.DialTimeout("tcp", svc.HTTPAddr(), time.Second)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err != nil
+	}, 10*time.Second, 20*time.Millisecond, "Stop closes the listener at once")
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned (%v) with a request in flight", err)
+	default:
+	}
+
+	_, err = io.WriteString(conn, check[10:])
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err, "the request in flight got no answer")
+	answer, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, string(answer))
+	assert.Contains(t, string(answer), `"allowed":true`)
+	select {
+	case err := <-stopped:
+		require.NoError(t, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("Stop did not return once the request was answered")
+	}
+	// Stop again (a deferred Stop after a signal's, say) returns at once.
+	again := make(chan error, 1)
+	go func() { again <- svc.Stop() }()
+	select {
+	case err := <-again:
+		assert.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a second Stop hangs")
+	}
 }
