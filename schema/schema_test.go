@@ -106,9 +106,14 @@ var matrix = []struct {
 // one at a time (a yes becomes no by excluding the role, a no becomes yes
 // by adding it), and requires the validation suite to fail on an assertion
 // about that very permission. It proves that no cell can change unnoticed.
+// Under the race detector it flips one cell per row, a different role from
+// one row to the next (every permission, a third of the cells).
 func TestEveryMatrixCellIsPinned(t *testing.T) {
-	for _, row := range matrix {
-		for _, r := range []role{roleUser, roleReadonly, roleSupport} {
+	for i, row := range matrix {
+		for j, r := range []role{roleUser, roleReadonly, roleSupport} {
+			if raceEnabled && j != i%3 {
+				continue
+			}
 			holds := false
 			for _, h := range row.holders {
 				holds = holds || h == r
