@@ -126,8 +126,10 @@ func (c *Client) write(ctx context.Context, op string, updates []*v1.Relationshi
 
 	done := c.revs.begin()
 	var resp *v1.WriteRelationshipsResponse
+	lost := false // an attempt failed in a way that may have hidden its success
 	call := func(ctx context.Context) (err error) {
 		resp, err = c.perms.WriteRelationships(ctx, req)
+		lost = lost || retryable(err)
 		return err
 	}
 	var err error
@@ -135,6 +137,17 @@ func (c *Client) write(ctx context.Context, op string, updates []*v1.Relationshi
 		err = c.retry(ctx, op, call)
 	} else {
 		err = call(ctx)
+	}
+	if err != nil && lost && status.Code(err) == codes.FailedPrecondition {
+		// An earlier attempt may have been applied and its answer lost
+		// (Unavailable, DeadlineExceeded): its own changes then fail the
+		// retry's preconditions (a delete required what it deleted). When
+		// every update is in effect, that attempt landed: the write
+		// succeeded, at a revision no older than now.
+		if rev, ok := c.inEffect(ctx, updates); ok {
+			done(rev)
+			return rev, nil
+		}
 	}
 	if err != nil {
 		done("")
@@ -146,6 +159,29 @@ func (c *Client) write(ctx context.Context, op string, updates []*v1.Relationshi
 	rev := revisionOf(resp.GetWrittenAt())
 	done(rev)
 	return rev, nil
+}
+
+// inEffect reports whether every update holds now (a touched or created
+// relationship exists, a deleted one does not), read fully consistent,
+// with the revision of the read.
+func (c *Client) inEffect(ctx context.Context, updates []*v1.RelationshipUpdate) (Revision, bool) {
+	// The revision first: what is read next is at least as fresh.
+	schema, err := c.schemas.ReadSchema(ctx, &v1.ReadSchemaRequest{})
+	if err != nil {
+		return "", false
+	}
+	for _, u := range updates {
+		r := u.GetRelationship()
+		f := &v1.RelationshipFilter{ResourceType: r.GetResource().GetObjectType(), OptionalResourceId: r.GetResource().GetObjectId(),
+			OptionalRelation: r.GetRelation(), OptionalSubjectFilter: &v1.SubjectFilter{
+				SubjectType: r.GetSubject().GetObject().GetObjectType(), OptionalSubjectId: r.GetSubject().GetObject().GetObjectId(),
+				OptionalRelation: &v1.SubjectFilter_RelationFilter{Relation: r.GetSubject().GetOptionalRelation()}}}
+		found, err := c.exists(ctx, f, FullyConsistent())
+		if err != nil || found != (u.GetOperation() != v1.RelationshipUpdate_OPERATION_DELETE) {
+			return "", false
+		}
+	}
+	return revisionOf(schema.GetReadAt()), true
 }
 
 func (c *Client) whichPreconditionFailed(ctx context.Context, op string, pres []precondition, cause error) error {
