@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -137,14 +138,35 @@ func kindOf(code codes.Code) error {
 	}
 }
 
-// retryable reports whether a failed read or idempotent write may be tried again.
+// retryable reports whether a failed read or idempotent write may be tried
+// again: SpiceDB unavailable or out of time, or its datastore's connection
+// lost under a request (a read that timed out while PostgreSQL restarted).
 func retryable(err error) bool {
 	switch status.Code(err) {
 	case codes.Unavailable, codes.DeadlineExceeded:
 		return true
+	case codes.Unknown, codes.Internal:
+		return LostDatastore(err)
 	default:
 		return false
 	}
+}
+
+// LostDatastore reports whether SpiceDB's error says that its datastore's
+// connection failed. SpiceDB answers such failures with Unknown or
+// Internal, as it answers its own bugs; only the words of the database
+// driver tell "retry later" apart.
+func LostDatastore(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	for _, marker := range []string{"unexpected EOF", "connection refused", "failed to connect", "i/o timeout", "connection reset", "broken pipe"} {
+		if strings.Contains(msg, marker) {
+			return true
+		}
+	}
+	return false
 }
 
 // codeOf converts the code of an error inside a response (google.rpc.Status).

@@ -97,6 +97,11 @@ func TestRetryDelayIsBoundedWithJitter(t *testing.T) {
 	assert.True(t, retryable(status.Error(codes.Unavailable, "")))
 	assert.True(t, retryable(status.Error(codes.DeadlineExceeded, "")))
 	assert.False(t, retryable(status.Error(codes.FailedPrecondition, "")))
+	// A datastore connection lost under SpiceDB (what a PostgreSQL read
+	// that timed out during a restart answered) is retried; a bug is not.
+	assert.True(t, retryable(status.Error(codes.Unknown, "error performing check: unable to query relationships: rows err: timeout: read tcp 127.0.0.1:56628->127.0.0.1:5432: i/o timeout")))
+	assert.True(t, retryable(status.Error(codes.Internal, "failed to connect to `host=127.0.0.1`: connection refused")))
+	assert.False(t, retryable(status.Error(codes.Unknown, "nil pointer dereference")))
 	assert.False(t, retryable(errors.New("plain")))
 }
 

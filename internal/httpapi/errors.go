@@ -121,7 +121,7 @@ func (s *Server) apiError(ctx context.Context, err error) *apiError {
 	// The moment the datastore goes, the readiness probe below may still
 	// pass (it reads what SpiceDB holds already); SpiceDB's own words for
 	// a lost database connection say unavailability just as well.
-	if lostDatastore(err) {
+	if client.LostDatastore(err) {
 		return &apiError{status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the permission store is unavailable"}
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
@@ -130,16 +130,4 @@ func (s *Server) apiError(ctx context.Context, err error) *apiError {
 		return &apiError{status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the permission store is unavailable"}
 	}
 	return ae
-}
-
-// lostDatastore reports whether SpiceDB's error (Unknown or Internal, as it
-// answers datastore failures) says its database connection failed.
-func lostDatastore(err error) bool {
-	msg := err.Error()
-	for _, marker := range []string{"unexpected EOF", "connection refused", "failed to connect", "i/o timeout", "connection reset", "broken pipe"} {
-		if strings.Contains(msg, marker) {
-			return true
-		}
-	}
-	return false
 }
