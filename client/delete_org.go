@@ -158,8 +158,17 @@ func (c *Client) DeleteOrganization(ctx context.Context, org string) (Revision, 
 	return last, nil
 }
 
+// exactDeleteBatch is how many named relationships deleteWhere deletes per
+// write. SpiceDB's PostgreSQL datastore finds them with one OR of
+// equalities, and PostgreSQL's time to plan it grows with the square of
+// its length: about 20 ms for 100, 1 s for 1,000 (EXPLAIN of the
+// statement). DeleteOrganization of 100,000 datasets on PostgreSQL spent
+// 120 s in these writes at 1,000 per write, 36 s at 100 (and more again at
+// 50: per-write costs take over). The other datastores do not mind.
+const exactDeleteBatch = 100
+
 // deleteWhere deletes the relationships the filter matches (read at cons)
-// and keep accepts, a page of deletions at a time.
+// and keep accepts, a batch of deletions at a time.
 func (c *Client) deleteWhere(ctx context.Context, op string, f *v1.RelationshipFilter, cons Consistency, keep func(*v1.Relationship) bool) (Revision, error) {
 	var last Revision
 	var batch []*v1.RelationshipUpdate
@@ -167,7 +176,7 @@ func (c *Client) deleteWhere(ctx context.Context, op string, f *v1.RelationshipF
 		if len(batch) == 0 {
 			return nil
 		}
-		rev, err := c.writeBatches(ctx, op, batch)
+		rev, err := c.write(ctx, op, batch, nil, true)
 		if err != nil {
 			return err
 		}
@@ -182,7 +191,7 @@ func (c *Client) deleteWhere(ctx context.Context, op string, f *v1.RelationshipF
 			continue
 		}
 		batch = append(batch, remove(r))
-		if len(batch) == c.cfg.maxWriteSize {
+		if len(batch) >= min(exactDeleteBatch, c.cfg.maxWriteSize) {
 			if err := flush(); err != nil {
 				return last, err
 			}

@@ -18,6 +18,11 @@ const batchSize = 1000
 // BulkThreshold is the number of updates from which Load tries SpiceDB's bulk import.
 const BulkThreshold = 20_000
 
+// BulkStreamSize is the number of relationships Load imports per bulk
+// import stream (one transaction): a few seconds of work on every
+// datastore, far inside SpiceDB's streaming timeout.
+const BulkStreamSize = 100_000
+
 func obj(typ, id string) *v1.ObjectReference {
 	return &v1.ObjectReference{ObjectType: typ, ObjectId: id}
 }
@@ -123,10 +128,13 @@ type Progress func(done, total int)
 
 // Load writes the seed and returns the revision of the last write. A seed
 // of BulkThreshold relationships or more is first tried with SpiceDB's
-// bulk import (one stream, much faster), which only creates: when some of
-// its relationships exist already, SpiceDB refuses the whole import and the
-// seed is written with TOUCH and DELETE instead, so loading is idempotent
-// either way.
+// bulk import (much faster), which only creates: when some of its
+// relationships exist already, SpiceDB refuses the import and the seed is
+// written with TOUCH and DELETE instead, so loading is idempotent either
+// way. The import goes in streams of BulkStreamSize relationships, each
+// one transaction: SpiceDB ends a stream it has not answered within its
+// streaming timeout (30 s by default), which a single stream of a million
+// relationships into PostgreSQL exceeds.
 func Load(ctx context.Context, perms v1.PermissionsServiceClient, s *Seed, progress Progress) (string, error) {
 	if err := s.Validate(); err != nil {
 		return "", err
@@ -164,22 +172,12 @@ func bulkImport(ctx context.Context, perms v1.PermissionsServiceClient, updates 
 			rels = append(rels, u.GetRelationship())
 		}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := perms.ImportBulkRelationships(ctx)
-	if err != nil {
-		return "", err
-	}
-	for start := 0; start < len(rels); start += batchSize {
-		end := min(start+batchSize, len(rels))
-		if err := stream.Send(&v1.ImportBulkRelationshipsRequest{Relationships: rels[start:end]}); err != nil {
-			_, recvErr := stream.CloseAndRecv()
-			return "", errors.Join(err, recvErr)
+	for start := 0; start < len(rels); start += BulkStreamSize {
+		if err := importStream(ctx, perms, rels[start:min(start+BulkStreamSize, len(rels))], func(done int) {
+			progress(start+done, len(rels))
+		}); err != nil {
+			return "", err
 		}
-		progress(end, len(rels))
-	}
-	if _, err := stream.CloseAndRecv(); err != nil {
-		return "", err
 	}
 	// Bulk import returns no revision: read one that includes it.
 	resp, err := perms.CheckPermission(ctx, &v1.CheckPermissionRequest{
@@ -191,4 +189,25 @@ func bulkImport(ctx context.Context, perms v1.PermissionsServiceClient, updates 
 		return "", err
 	}
 	return resp.GetCheckedAt().GetToken(), nil
+}
+
+// importStream imports rels in one bulk import stream (one transaction),
+// in messages of batchSize.
+func importStream(ctx context.Context, perms v1.PermissionsServiceClient, rels []*v1.Relationship, sent func(int)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := perms.ImportBulkRelationships(ctx)
+	if err != nil {
+		return err
+	}
+	for start := 0; start < len(rels); start += batchSize {
+		end := min(start+batchSize, len(rels))
+		if err := stream.Send(&v1.ImportBulkRelationshipsRequest{Relationships: rels[start:end]}); err != nil {
+			_, recvErr := stream.CloseAndRecv()
+			return errors.Join(err, recvErr)
+		}
+		sent(end)
+	}
+	_, err = stream.CloseAndRecv()
+	return err
 }

@@ -1,6 +1,7 @@
 package seed_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+	"google.golang.org/grpc"
 
 	"github.com/spicegate/spicegate/client"
 	"github.com/spicegate/spicegate/internal/spicedbtest"
@@ -142,4 +144,41 @@ func TestGenerateIsValidDeterministicAndBulkLoads(t *testing.T) {
 	_, err = seed.Load(t.Context(), perms, g, nil) // exists already: TOUCH
 	require.NoError(t, err)
 	assert.Equal(t, loaded, spicedbtest.Relationships(t, conn))
+}
+
+// countingImports counts the bulk import streams opened through it.
+type countingImports struct {
+	v1.PermissionsServiceClient
+	streams int
+}
+
+func (c *countingImports) ImportBulkRelationships(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[v1.ImportBulkRelationshipsRequest, v1.ImportBulkRelationshipsResponse], error) {
+	c.streams++
+	return c.PermissionsServiceClient.ImportBulkRelationships(ctx, opts...)
+}
+
+// A seed larger than one import stream goes in several (SpiceDB ends a
+// stream it has not answered within 30 s, which a million relationships
+// into PostgreSQL exceed), and every relationship arrives once.
+func TestBulkLoadGoesInStreams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large: run without -short")
+	}
+	g := seed.Generate(2, 4, seed.BulkStreamSize/4+100)
+	want := g.Relationships()
+	require.Greater(t, want, seed.BulkStreamSize)
+
+	srv := spicedbtest.Start(t)
+	conn := srv.Conn(t)
+	perms := &countingImports{PermissionsServiceClient: v1.NewPermissionsServiceClient(conn)}
+	last := 0
+	_, err := seed.Load(t.Context(), perms, g, func(done, total int) {
+		require.Equal(t, want, total)
+		require.Greater(t, done, last, "progress only moves forward")
+		last = done
+	})
+	require.NoError(t, err)
+	assert.Equal(t, want, last)
+	assert.Equal(t, (want+seed.BulkStreamSize-1)/seed.BulkStreamSize, perms.streams)
+	assert.Len(t, spicedbtest.Relationships(t, conn), want)
 }
