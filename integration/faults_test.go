@@ -204,7 +204,7 @@ func TestFaults(t *testing.T) {
 		t.Logf("under load: %d requests, errors by code: %v", all.Count, all.Codes)
 		for code := range all.Codes {
 			_, c, _ := strings.Cut(code, " ")
-			assert.Contains(t, []string{"http_503_unavailable", "http_504_deadline_exceeded", "deadline_exceeded"}, c, "only unavailability while the database was down")
+			assert.Contains(t, []string{"http_503_unavailable", "http_504_deadline_exceeded", "deadline_exceeded"}, c, "only unavailability while the database was down (first: %s)", all.Samples[code])
 		}
 		code, why = statusOf(t, d, http.MethodPost, "/v1/check", denied)
 		assert.Equal(t, http.StatusOK, code, why)
@@ -285,7 +285,7 @@ func TestFaults(t *testing.T) {
 			answered.Load(), failed.Load(), wrong.Load())
 		for code := range all.Codes {
 			_, c, _ := strings.Cut(code, " ")
-			assert.Contains(t, []string{"http_503_unavailable", "http_504_deadline_exceeded", "deadline_exceeded"}, c, "only unavailability while a node was down")
+			assert.Contains(t, []string{"http_503_unavailable", "http_504_deadline_exceeded", "deadline_exceeded"}, c, "only unavailability while a node was down (first: %s)", all.Samples[code])
 		}
 		assert.Zero(t, wrong.Load(), "an answer was wrong")
 		require.Eventually(t, func() bool {

@@ -125,7 +125,7 @@ func TestSoak(t *testing.T) {
 			fmt.Fprintf(&report, "goroutines before the load %d, after it %d\n", before, after)
 			t.Log("soak on " + tc.name + ":\n" + report.String())
 
-			assert.Zero(t, res.Errors, "errors by code: %v", res.Op(loadtest.OpAll).Codes)
+			assert.Zero(t, res.Errors, "errors by code: %v, first messages: %v", res.Op(loadtest.OpAll).Codes, res.Op(loadtest.OpAll).Samples)
 			assert.LessOrEqual(t, after, before+20, "goroutines back where they were once the load is over")
 			assert.Less(t, res.Op(loadtest.OpAll).P99, 2*time.Second, "the server keeps up with the load")
 			assert.InDelta(t, soakRate*duration.Seconds(), float64(res.Op(loadtest.OpAll).Count), 0.05*soakRate*duration.Seconds(), "the load was offered")

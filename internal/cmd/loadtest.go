@@ -34,7 +34,8 @@ The requests address the data 'spicegate seed --generate' makes with the same
 organizations (Zipf), through the HTTP API (--http, with --token, an admin- or
 act-scoped token: writes carry Spicegate-Actor) or, without --http, through the
 Go facade over SpiceDB's gRPC API (--spicedb-endpoint, --preshared-key).
-Targets must be on this machine unless --allow-remote is given.
+Targets must be on this machine unless --allow-remote is given. The report
+counts errors by operation and code, with the first message of each code.
 
 --find-max raises the rate by --factor every --step until the p99 of all
 operations passes --p99, an error occurs, or the rate is not served, and reports

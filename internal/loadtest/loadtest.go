@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,12 +94,15 @@ type OpResult struct {
 	Count  int64            `json:"count"`
 	Errors int64            `json:"errors"`
 	Codes  map[string]int64 `json:"error_codes,omitempty"`
-	P50    time.Duration    `json:"-"`
-	P90    time.Duration    `json:"-"`
-	P95    time.Duration    `json:"-"`
-	P99    time.Duration    `json:"-"`
-	P999   time.Duration    `json:"-"`
-	Max    time.Duration    `json:"-"`
+	// Samples holds the first error message of each code in Codes, so
+	// that a failure can be diagnosed from the report alone.
+	Samples map[string]string `json:"error_samples,omitempty"`
+	P50     time.Duration     `json:"-"`
+	P90     time.Duration     `json:"-"`
+	P95     time.Duration     `json:"-"`
+	P99     time.Duration     `json:"-"`
+	P999    time.Duration     `json:"-"`
+	Max     time.Duration     `json:"-"`
 	// The same in milliseconds, for JSON.
 	P50ms  float64 `json:"p50_ms"`
 	P90ms  float64 `json:"p90_ms"`
@@ -126,7 +130,8 @@ type recorder struct {
 	mu       sync.Mutex
 	hists    map[Op]*hdrhistogram.Histogram
 	errors   map[Op]map[string]int64
-	interval *hdrhistogram.Histogram // since the last progress line
+	samples  map[Op]map[string]string // the first message of each code
+	interval *hdrhistogram.Histogram  // since the last progress line
 	intErrs  int64
 }
 
@@ -148,8 +153,13 @@ func (r *recorder) record(op Op, latency time.Duration, err error) {
 	if err != nil {
 		if r.errors[op] == nil {
 			r.errors[op] = map[string]int64{}
+			r.samples[op] = map[string]string{}
 		}
-		r.errors[op][codeOf(err)]++
+		code := codeOf(err)
+		if r.errors[op][code] == 0 {
+			r.samples[op][code] = sample(err)
+		}
+		r.errors[op][code]++
 		r.intErrs++
 	}
 }
@@ -161,7 +171,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	w := newWorkload(cfg.Shape, cfg.Mix, cfg.Seed)
-	rec := &recorder{hists: map[Op]*hdrhistogram.Histogram{}, errors: map[Op]map[string]int64{}, interval: newHistogram()}
+	rec := &recorder{hists: map[Op]*hdrhistogram.Histogram{}, errors: map[Op]map[string]int64{}, samples: map[Op]map[string]string{}, interval: newHistogram()}
 	slots := make(chan struct{}, cfg.MaxInFlight)
 	var wg sync.WaitGroup
 	var sent, inFlight atomic.Int64
@@ -217,34 +227,36 @@ func (r *recorder) result(cfg Config, elapsed time.Duration, sent int64, maxLate
 	res := &Result{Rate: cfg.Rate, RateTo: cfg.RateTo, Mix: cfg.Mix.String(), Elapsed: elapsed, ElapsedSec: elapsed.Seconds(),
 		Sent: sent, MaxLateness: maxLate}
 	all := newHistogram()
-	allCodes := map[string]int64{}
+	allCodes, allSamples := map[string]int64{}, map[string]string{}
 	for _, op := range Ops {
 		h := r.hists[op]
 		if h == nil {
 			continue
 		}
 		all.Merge(h)
-		o := figures(op, h, r.errors[op])
+		o := figures(op, h, r.errors[op], r.samples[op])
 		for code, n := range o.Codes {
 			allCodes[string(op)+" "+code] += n
+			allSamples[string(op)+" "+code] = o.Samples[code]
 		}
 		res.Errors += o.Errors
 		res.Ops = append(res.Ops, o)
 	}
-	total := figures(OpAll, all, allCodes)
+	total := figures(OpAll, all, allCodes, allSamples)
 	res.Ops = append(res.Ops, total)
 	res.Throughput = float64(total.Count) / elapsed.Seconds()
 	return res
 }
 
-func figures(op Op, h *hdrhistogram.Histogram, codes map[string]int64) OpResult {
+func figures(op Op, h *hdrhistogram.Histogram, codes map[string]int64, samples map[string]string) OpResult {
 	at := func(q float64) time.Duration { return time.Duration(h.ValueAtQuantile(q)) * time.Microsecond }
 	o := OpResult{Op: op, Count: h.TotalCount(), P50: at(50), P90: at(90), P95: at(95), P99: at(99), P999: at(99.9),
 		Max: time.Duration(h.Max()) * time.Microsecond}
 	if len(codes) > 0 {
-		o.Codes = map[string]int64{}
+		o.Codes, o.Samples = map[string]int64{}, map[string]string{}
 		for code, n := range codes {
 			o.Codes[code] = n
+			o.Samples[code] = samples[code]
 			o.Errors += n
 		}
 	}
@@ -307,9 +319,18 @@ func (r *Result) WriteText(w io.Writer, target string) {
 		}
 		sort.Strings(codes)
 		for _, c := range codes {
-			fmt.Fprintf(w, "  %-40s %d\n", c, all.Codes[c])
+			fmt.Fprintf(w, "  %-40s %d  (first: %s)\n", c, all.Codes[c], all.Samples[c])
 		}
 	}
+}
+
+// sample is an error's message, cut to a line's length.
+func sample(err error) string {
+	msg := strings.Join(strings.Fields(err.Error()), " ")
+	if len(msg) > 300 {
+		msg = strings.ToValidUTF8(msg[:300], "") + "..."
+	}
+	return msg
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }

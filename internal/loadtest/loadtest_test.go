@@ -2,6 +2,7 @@ package loadtest_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -33,6 +34,33 @@ func (s *stallOnce) Do(ctx context.Context, _ loadtest.Request) error {
 		time.Sleep(s.stall)
 	}
 	return nil
+}
+
+// failEvery fails every other request, with a message that names it.
+type failEvery struct{ calls atomic.Int64 }
+
+func (f *failEvery) Do(ctx context.Context, _ loadtest.Request) error {
+	if n := f.calls.Add(1); n%2 == 0 {
+		return fmt.Errorf("request %d: %w", n, client.ErrUnavailable)
+	}
+	return nil
+}
+
+// Errors are counted by operation and code, and the report keeps the first
+// message of each code: a CI failure can be read from the report alone.
+func TestErrorsKeepTheirFirstMessage(t *testing.T) {
+	res, err := loadtest.Run(t.Context(), loadtest.Config{Target: &failEvery{}, Shape: loadtest.Shape{Orgs: 2, Members: 2, Datasets: 2},
+		Mix: loadtest.Mix{loadtest.OpCheck: 1}, Rate: 200, Duration: 100 * time.Millisecond, MaxInFlight: 1})
+	require.NoError(t, err)
+	check := res.Op(loadtest.OpCheck)
+	require.Equal(t, map[string]int64{"unavailable": check.Count / 2}, check.Codes)
+	assert.Equal(t, "request 2: "+client.ErrUnavailable.Error(), check.Samples["unavailable"])
+	all := res.Op(loadtest.OpAll)
+	assert.Equal(t, check.Samples["unavailable"], all.Samples["check unavailable"])
+
+	var text strings.Builder
+	res.WriteText(&text, "test")
+	assert.Contains(t, text.String(), "(first: request 2: ")
 }
 
 // One request stalls for 200 ms with one request in flight at a time: the
@@ -122,7 +150,7 @@ func TestEveryOperationAgainstServe(t *testing.T) {
 			var text strings.Builder
 			res.WriteText(&text, name)
 			t.Log("\n" + text.String())
-			assert.Zero(t, res.Errors, "errors: %v", res.Op(loadtest.OpAll).Codes)
+			assert.Zero(t, res.Errors, "errors: %v, first messages: %v", res.Op(loadtest.OpAll).Codes, res.Op(loadtest.OpAll).Samples)
 			for _, op := range loadtest.Ops {
 				assert.Positive(t, res.Op(op).Count, "%s was sent", op)
 			}
