@@ -155,7 +155,7 @@ func (c *Client) CheckMany(ctx context.Context, items []CheckItem, opts ...CallO
 		rev := revisionOf(resp.GetCheckedAt())
 		for i, pair := range resp.GetPairs() {
 			if e := pair.GetError(); e != nil {
-				results = append(results, CheckResult{Err: opErr("CheckMany", kindOf(codeOf(e.GetCode())), "%s: %s", chunk[i], e.GetMessage())})
+				results = append(results, CheckResult{Err: opErr("CheckMany", kindOfStatus(codeOf(e.GetCode()), e.GetMessage()), "%s: %s", chunk[i], e.GetMessage())})
 				continue
 			}
 			item := pair.GetItem()

@@ -110,7 +110,18 @@ func translate(op string, err error) error {
 	if !ok {
 		return &Error{Op: op, Kind: ErrInternal, Err: err}
 	}
-	return &Error{Op: op, Kind: kindOf(st.Code()), Err: err}
+	return &Error{Op: op, Kind: kindOfStatus(st.Code(), err.Error()), Err: err}
+}
+
+// kindOfStatus is kindOf, but SpiceDB's Unknown or Internal for a lost
+// database connection (see LostDatastore) is "retry later", as the HTTP API
+// answers it (503), not a bug.
+func kindOfStatus(code codes.Code, msg string) error {
+	kind := kindOf(code)
+	if kind == ErrInternal && lostDatastore(msg) {
+		return ErrUnavailable
+	}
+	return kind
 }
 
 func kindOf(code codes.Code) error {
@@ -157,10 +168,10 @@ func retryable(err error) bool {
 // Internal, as it answers its own bugs; only the words of the database
 // driver tell "retry later" apart.
 func LostDatastore(err error) bool {
-	if err == nil {
-		return false
-	}
-	msg := err.Error()
+	return err != nil && lostDatastore(err.Error())
+}
+
+func lostDatastore(msg string) bool {
 	for _, marker := range []string{"unexpected EOF", "connection refused", "failed to connect", "i/o timeout", "connection reset", "broken pipe"} {
 		if strings.Contains(msg, marker) {
 			return true

@@ -81,6 +81,13 @@ func TestTranslateInOnePlace(t *testing.T) {
 		assert.True(t, errors.As(err, &e))
 		assert.Equal(t, "Op", e.Op)
 	}
+	// SpiceDB answers a lost database connection with Unknown, as it
+	// answers its bugs: the driver's words make it unavailability.
+	lost := status.Error(codes.Unknown, "unable to query relationships: read tcp 127.0.0.1:5432: i/o timeout")
+	assert.ErrorIs(t, translate("Op", lost), ErrUnavailable)
+	assert.ErrorIs(t, translate("Op", status.Error(codes.Internal, "failed to connect to `host=127.0.0.1`")), ErrUnavailable)
+	assert.ErrorIs(t, translate("Op", status.Error(codes.Unknown, "unexpected nil")), ErrInternal)
+
 	assert.NoError(t, translate("Op", nil))
 	arg := argErr("x", "y", "z")
 	assert.Same(t, arg, translate("Op", arg), "argument errors pass through")
