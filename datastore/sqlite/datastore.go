@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/authzed/spicedb/pkg/datastore"
+	sqlite3 "modernc.org/sqlite"
 )
 
 // Engine is the name this datastore reports as its engine.
@@ -130,6 +131,35 @@ func New(ctx context.Context, path string, opts ...Option) (*Datastore, error) {
 		go d.gcLoop(gcCtx)
 	}
 	return d, nil
+}
+
+// writerCacheUsed returns the bytes of page cache the write connection
+// holds.
+func (d *Datastore) writerCacheUsed() (int, error) {
+	var used int
+	err := d.writeConn.Raw(func(dc any) error {
+		status, ok := dc.(sqlite3.DBStatus)
+		if !ok {
+			return fmt.Errorf("sqlite: the driver's connection %T has no status", dc)
+		}
+		var err error
+		used, _, err = status.Status(sqlite3.DBStatusCacheUsed, false)
+		return err
+	})
+	return used, err
+}
+
+// trimWriterCache gives the write connection's page cache back when a
+// transaction left it larger than a connection's configured cache. Its
+// limit is writerCacheSize so that a large transaction (a bulk import, a
+// deletion of many relationships) does not spill its pages to the WAL
+// midway; once it has committed, those pages would otherwise stay for the
+// life of the process (a million-relationship import left serve at 591 MiB
+// of RSS, 177 MiB given back). Called with the write lock held.
+func (d *Datastore) trimWriterCache(ctx context.Context) {
+	if used, err := d.writerCacheUsed(); err == nil && int64(used) > d.cfg.cacheSize {
+		_, _ = d.writeConn.ExecContext(ctx, `PRAGMA shrink_memory`)
+	}
 }
 
 func (d *Datastore) dsn(write bool) string {

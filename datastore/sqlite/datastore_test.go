@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -289,4 +291,43 @@ func TestAFreshStoreAdvertisesItsHead(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, opt.Revision.Equal(rev), "the optimized revision is the newest write")
 	}
+}
+
+// A large transaction fills the writer's page cache (it may grow to 256
+// MiB so that SQLite does not spill the transaction's pages); once it
+// commits, the datastore gives back what is above a connection's cache
+// size, instead of holding it for the life of the process (a
+// million-relationship seed left `serve` at 591 MiB of RSS, 177 MiB once
+// given back). Small transactions keep their cache.
+func TestBulkImportGivesItsPageCacheBack(t *testing.T) {
+	ds := newDatastore(t, append(syncNormal(), sqlite.WithCacheSize(2<<20))...)
+	rels := make([]tuple.Relationship, 0, 60_000)
+	for i := range cap(rels) {
+		rels = append(rels, tuple.MustParse(fmt.Sprintf("doc:d%06d#owner@user:u%04d", i, i%500)))
+	}
+	var during int
+	_, err := ds.ReadWriteTx(t.Context(), func(ctx context.Context, rwt datastore.ReadWriteTransaction) error {
+		n, err := rwt.BulkLoad(ctx, &sliceSource{rels: rels})
+		if err != nil {
+			return err
+		}
+		require.EqualValues(t, len(rels), n)
+		during, err = sqlite.WriterCacheUsed(ds)
+		return err
+	})
+	require.NoError(t, err)
+	after, err := sqlite.WriterCacheUsed(ds)
+	require.NoError(t, err)
+	assert.Greater(t, during, 4<<20, "the import's pages are in the writer's cache while it runs")
+	assert.Less(t, after, 1<<20, "and given back once it committed")
+
+	writeRels(t, ds, "doc:small#owner@user:u0001")
+	kept, err := sqlite.WriterCacheUsed(ds)
+	require.NoError(t, err)
+	assert.Positive(t, kept, "a small write keeps its pages cached")
+	assert.Less(t, kept, 2<<20)
+
+	head, err := ds.HeadRevision(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, len(rels)+1, len(readRels(t, ds, head.Revision)), "everything written is there")
 }

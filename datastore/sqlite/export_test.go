@@ -9,3 +9,7 @@ func ObserveQueries(d *Datastore, f func(query string, args []any)) {
 	}
 	d.observe.Store(&f)
 }
+
+// WriterCacheUsed returns the bytes of page cache the write connection
+// holds (SQLite's SQLITE_DBSTATUS_CACHE_USED). For tests only.
+func WriterCacheUsed(d *Datastore) (int, error) { return d.writerCacheUsed() }

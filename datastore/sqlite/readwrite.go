@@ -253,6 +253,7 @@ func (t *rwt) commit(ctx context.Context) (datastore.Revision, error) {
 		return datastore.NoRevision, wrapBusy(err)
 	}
 	t.finished = true
+	t.d.trimWriterCache(ctx)
 	t.d.lastTS = ts
 	h := t.d.head.Load()
 	hash := h.schemaHash
