@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"google.golang.org/grpc/codes"
@@ -18,10 +19,16 @@ const batchSize = 1000
 // BulkThreshold is the number of updates from which Load tries SpiceDB's bulk import.
 const BulkThreshold = 20_000
 
-// BulkStreamSize is the number of relationships Load imports per bulk
-// import stream (one transaction): a few seconds of work on every
-// datastore, far inside SpiceDB's streaming timeout.
-const BulkStreamSize = 100_000
+// BulkStreamSize is the most relationships Load imports per bulk import
+// stream (one transaction): about two seconds of work on PostgreSQL, far
+// inside SpiceDB's streaming timeout.
+const BulkStreamSize = 50_000
+
+// bulkStreamTime bounds how long one stream sends, whatever its size, for
+// slow servers: the next relationships go in a new stream. (A stream of
+// 100,000 relationships outlived the 30 s timeout under the race detector
+// on a busy machine.)
+var bulkStreamTime = 10 * time.Second
 
 func obj(typ, id string) *v1.ObjectReference {
 	return &v1.ObjectReference{ObjectType: typ, ObjectId: id}
@@ -131,10 +138,10 @@ type Progress func(done, total int)
 // bulk import (much faster), which only creates: when some of its
 // relationships exist already, SpiceDB refuses the import and the seed is
 // written with TOUCH and DELETE instead, so loading is idempotent either
-// way. The import goes in streams of BulkStreamSize relationships, each
-// one transaction: SpiceDB ends a stream it has not answered within its
-// streaming timeout (30 s by default), which a single stream of a million
-// relationships into PostgreSQL exceeds.
+// way. The import goes in streams of at most BulkStreamSize relationships
+// and about 10 s of sending, each one transaction: SpiceDB ends a stream it
+// has not answered within its streaming timeout (30 s by default), which a
+// single stream of a million relationships into PostgreSQL exceeds.
 func Load(ctx context.Context, perms v1.PermissionsServiceClient, s *Seed, progress Progress) (string, error) {
 	if err := s.Validate(); err != nil {
 		return "", err
@@ -172,12 +179,14 @@ func bulkImport(ctx context.Context, perms v1.PermissionsServiceClient, updates 
 			rels = append(rels, u.GetRelationship())
 		}
 	}
-	for start := 0; start < len(rels); start += BulkStreamSize {
-		if err := importStream(ctx, perms, rels[start:min(start+BulkStreamSize, len(rels))], func(done int) {
+	for start := 0; start < len(rels); {
+		n, err := importStream(ctx, perms, rels[start:min(start+BulkStreamSize, len(rels))], func(done int) {
 			progress(start+done, len(rels))
-		}); err != nil {
+		})
+		if err != nil {
 			return "", err
 		}
+		start += n
 	}
 	// Bulk import returns no revision: read one that includes it.
 	resp, err := perms.CheckPermission(ctx, &v1.CheckPermissionRequest{
@@ -191,23 +200,29 @@ func bulkImport(ctx context.Context, perms v1.PermissionsServiceClient, updates 
 	return resp.GetCheckedAt().GetToken(), nil
 }
 
-// importStream imports rels in one bulk import stream (one transaction),
-// in messages of batchSize.
-func importStream(ctx context.Context, perms v1.PermissionsServiceClient, rels []*v1.Relationship, sent func(int)) error {
+// importStream imports rels, or as many of them as it sends within
+// bulkStreamTime, in one bulk import stream (one transaction), in messages
+// of batchSize, and returns how many it imported.
+func importStream(ctx context.Context, perms v1.PermissionsServiceClient, rels []*v1.Relationship, progress func(int)) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := perms.ImportBulkRelationships(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	for start := 0; start < len(rels); start += batchSize {
-		end := min(start+batchSize, len(rels))
-		if err := stream.Send(&v1.ImportBulkRelationshipsRequest{Relationships: rels[start:end]}); err != nil {
+	began := time.Now()
+	sent := 0
+	for sent < len(rels) && (sent == 0 || time.Since(began) < bulkStreamTime) {
+		end := min(sent+batchSize, len(rels))
+		if err := stream.Send(&v1.ImportBulkRelationshipsRequest{Relationships: rels[sent:end]}); err != nil {
 			_, recvErr := stream.CloseAndRecv()
-			return errors.Join(err, recvErr)
+			return 0, errors.Join(err, recvErr)
 		}
-		sent(end)
+		sent = end
+		progress(sent)
 	}
-	_, err = stream.CloseAndRecv()
-	return err
+	if _, err := stream.CloseAndRecv(); err != nil {
+		return 0, err
+	}
+	return sent, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"github.com/stretchr/testify/assert"
@@ -179,6 +180,22 @@ func TestBulkLoadGoesInStreams(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.Equal(t, want, last)
-	assert.Equal(t, (want+seed.BulkStreamSize-1)/seed.BulkStreamSize, perms.streams)
+	// More streams when the server is slow (each sends for 10 s at most).
+	assert.GreaterOrEqual(t, perms.streams, (want+seed.BulkStreamSize-1)/seed.BulkStreamSize)
+	assert.Len(t, spicedbtest.Relationships(t, conn), want)
+}
+
+// A slow server gets more, shorter streams: each sends for a bounded time
+// (here so short that every stream carries one message of 1,000).
+func TestSlowBulkLoadClosesStreamsEarly(t *testing.T) {
+	seed.SetBulkStreamTime(t, time.Nanosecond)
+	g := seed.Generate(1, 2, seed.BulkThreshold/2+100) // just past the bulk threshold
+	want := g.Relationships()
+	srv := spicedbtest.Start(t)
+	conn := srv.Conn(t)
+	perms := &countingImports{PermissionsServiceClient: v1.NewPermissionsServiceClient(conn)}
+	_, err := seed.Load(t.Context(), perms, g, nil)
+	require.NoError(t, err)
+	assert.Equal(t, (want+999)/1000, perms.streams)
 	assert.Len(t, spicedbtest.Relationships(t, conn), want)
 }
