@@ -11,6 +11,7 @@
 # The figures and their reading are in BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/serve-engine.sh
 ENGINES=${ENGINES:-sqlite postgres memory}
 CHECK_RATE=${CHECK_RATE:-1000}
 MIX_RATE=${MIX_RATE:-300}
@@ -21,21 +22,9 @@ mkdir -p "$OUT"
 go build -o "$OUT/spicegate" ./cmd/spicegate
 sg=$OUT/spicegate
 grpc=127.0.0.1:15651 http=127.0.0.1:15680 key=benchload token=benchload0123456789
-pg=postgres://spicegate:spicegate@127.0.0.1:5432/spicegate_load?sslmode=disable
 { date -u +"date %Y-%m-%dT%H:%M:%SZ"; echo "host $(nproc) cores; $(go version)"; echo "checks at $CHECK_RATE/s, mix at $MIX_RATE/s, for $DURATION each; ${SCALE[*]}"; } | tee "$OUT/meta.txt"
 for engine in $ENGINES; do
-	args=(--datastore-engine "$engine")
-	case $engine in
-	sqlite) rm -f "$OUT"/sg.db*; args+=(--datastore-path "$OUT/sg.db") ;;
-	postgres)
-		su postgres -c "psql -qc 'DROP DATABASE IF EXISTS spicegate_load' -c 'CREATE DATABASE spicegate_load OWNER spicegate'"
-		args+=(--datastore-conn-uri "$pg" --datastore-migrate) ;;
-	esac
-	"$sg" serve --no-seed --grpc-addr $grpc --http-addr $http --preshared-key $key --http-token admin:$token "${args[@]}" \
-		>"$OUT/serve-$engine.log" 2>&1 &
-	pid=$!
-	trap 'kill $pid 2>/dev/null || true' EXIT
-	for _ in $(seq 1 120); do curl -fsS "http://$http/healthz" >/dev/null 2>&1 && break; sleep 0.5; done
+	start_serve "$engine" spicegate_load "$OUT" $grpc $http $key --http-token admin:$token
 	echo "== $engine: loading the data"
 	"$sg" loadtest --setup --spicedb-endpoint $grpc --preshared-key $key "${SCALE[@]}" --rate 1 --duration 1s >/dev/null
 	sleep 6 # past the revision quantization window, so every read sees the whole load

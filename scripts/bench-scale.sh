@@ -14,6 +14,7 @@
 # The figures and their reading are in BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/serve-engine.sh
 ENGINES=${ENGINES:-postgres sqlite}
 ORGS=${ORGS:-5} MEMBERS=${MEMBERS:-50} DATASETS=${DATASETS:-100000}
 OUT=${OUT:-/tmp/spicegate-bench-scale}
@@ -21,7 +22,6 @@ mkdir -p "$OUT"
 go build -o "$OUT/spicegate" ./cmd/spicegate
 sg=$OUT/spicegate
 grpc=127.0.0.1:15751 http=127.0.0.1:15780 key=benchscale
-pg=postgres://spicegate:spicegate@127.0.0.1:5432/spicegate_scale?sslmode=disable
 conn=(--spicedb-endpoint $grpc --preshared-key $key)
 { date -u +"date %Y-%m-%dT%H:%M:%SZ"; echo "host $(nproc) cores; $(go version)"; } | tee "$OUT/meta.txt"
 generated=$("$sg" seed --generate --orgs "$ORGS" --members "$MEMBERS" --datasets "$DATASETS" --out "$OUT/seed.yaml")
@@ -31,17 +31,7 @@ now() { date +%s.%N; } # seconds, with nanoseconds
 allowed() { "$sg" check "$@" "${conn[@]}" --error-on-no-permission >/dev/null 2>&1; }
 
 for engine in $ENGINES; do
-	args=(--datastore-engine "$engine")
-	case $engine in
-	sqlite) rm -f "$OUT"/sg.db*; args+=(--datastore-path "$OUT/sg.db") ;;
-	postgres)
-		su postgres -c "psql -qc 'DROP DATABASE IF EXISTS spicegate_scale' -c 'CREATE DATABASE spicegate_scale OWNER spicegate'"
-		args+=(--datastore-conn-uri "$pg" --datastore-migrate) ;;
-	esac
-	"$sg" serve --no-seed --grpc-addr $grpc --http-addr $http --preshared-key $key "${args[@]}" >"$OUT/serve-$engine.log" 2>&1 &
-	pid=$!
-	trap 'kill $pid 2>/dev/null || true' EXIT
-	for _ in $(seq 1 120); do curl -fsS "http://$http/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
+	start_serve "$engine" spicegate_scale "$OUT" $grpc $http $key
 
 	t0=$(now)
 	"$sg" seed "$OUT/seed.yaml" "${conn[@]}" 2>"$OUT/seed-$engine.err" || { cat "$OUT/seed-$engine.err" >&2; exit 1; }
