@@ -93,6 +93,7 @@ type Server struct {
 	file     *sqlite.Datastore // the SQLite datastore, which the server does not close
 	tempDir  string            // EngineMemory's directory, removed after the file is closed
 	tcp      *forwarder        // the gRPC API on TCP, or nil
+	direct   *directCalls      // the process's own unary calls, without gRPC's transport
 	key      string
 	cancel   context.CancelFunc
 	done     chan error
@@ -194,6 +195,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if dispatchCache == "" {
 		dispatchCache = DefaultDispatchCache
 	}
+	direct := &directCalls{key: cfg.PresharedKey}
 	runCtx, cancel := context.WithCancel(ctx)
 	// CompleteForTesting is Complete that also hands over the in-memory
 	// listener, the one way to pipe TCP connections into it (the name
@@ -210,6 +212,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		server.WithClusterDispatchCacheConfig(server.CacheConfig{Name: "cluster_dispatch", Enabled: true, Metrics: true, MaxCost: "16MiB"}),
 		server.WithSilentlyDisableTelemetry(true),
 		server.WithEnableRelationshipExpiration(true),
+		direct.middleware(),
 	)...).CompleteForTesting(runCtx)
 	if err != nil {
 		cancel()
@@ -219,7 +222,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 		return nil, fmt.Errorf("embedded SpiceDB: %w", err)
 	}
-	s := &Server{runnable: runnable, key: cfg.PresharedKey, cancel: cancel, done: make(chan error, 1), file: file, tempDir: tempDir}
+	s := &Server{runnable: runnable, direct: direct, key: cfg.PresharedKey, cancel: cancel, done: make(chan error, 1), file: file, tempDir: tempDir}
 	go func() { s.done <- runnable.Run(runCtx) }()
 	if tcp != nil {
 		s.tcp = newForwarder(tcp, listeners.GRPC, cfg.MaxConns)
@@ -229,8 +232,21 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 }
 
 // Conn returns a new client connection to the server, authenticated with
-// its preshared key. The caller closes it.
+// its preshared key. The caller closes it. A unary call whose method the
+// server has served once skips gRPC's transport (direct.go): it runs
+// SpiceDB's middleware chain and method in the caller's goroutine, after
+// the interceptors opts add.
 func (s *Server) Conn(opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	return s.conn(append(opts, grpc.WithChainUnaryInterceptor(s.direct.invoke))...)
+}
+
+// TransportConn is Conn with every call through gRPC's in-memory
+// transport, for comparisons.
+func (s *Server) TransportConn(opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	return s.conn(opts...)
+}
+
+func (s *Server) conn(opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	base := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpcutil.WithInsecureBearerToken(s.key),
@@ -255,6 +271,7 @@ func (s *Server) Stop() error {
 	if s.tcp != nil {
 		err = s.tcp.stopAccepting()
 	}
+	s.direct.stop()
 	s.cancel()
 	if runErr := <-s.done; runErr != nil && !errors.Is(runErr, context.Canceled) {
 		err = errors.Join(err, runErr)
