@@ -22,7 +22,11 @@ type FindMax struct {
 
 // Step is one rate tried.
 type Step struct {
-	Rate   float64 `json:"rate"`
+	Rate float64 `json:"rate"`
+	// Seed is the step's requests' seed: the run's seed plus the step's
+	// index, so that no step repeats the requests of an earlier one, whose
+	// answers the server may have cached.
+	Seed   uint64  `json:"seed"`
 	Held   bool    `json:"held"`
 	Why    string  `json:"why,omitempty"`
 	Result *Result `json:"result"`
@@ -43,8 +47,9 @@ func (f FindMax) held(r *Result) (bool, string) {
 	return true, ""
 }
 
-// Run searches from cfg.Rate, each step for f.Step; it returns the highest
-// rate that held (0 for none) and every step.
+// Run searches from cfg.Rate, each step for f.Step with requests of its
+// own (Step.Seed); it returns the highest rate that held (0 for none) and
+// every step.
 func (f FindMax) Run(ctx context.Context, cfg Config, progress io.Writer) (float64, []Step, error) {
 	if f.Factor <= 1 || f.Step <= 0 || f.P99 <= 0 {
 		return 0, nil, fmt.Errorf("find-max: the factor must be above 1, the step and the p99 bound above 0")
@@ -52,17 +57,18 @@ func (f FindMax) Run(ctx context.Context, cfg Config, progress io.Writer) (float
 	best := 0.0
 	var steps []Step
 	cfg.Duration, cfg.RateTo = f.Step, 0
+	base := cfg.Seed
 	for rate := cfg.Rate; f.MaxRate <= 0 || rate <= f.MaxRate; rate *= f.Factor {
 		if ctx.Err() != nil {
 			break
 		}
-		cfg.Rate = rate
+		cfg.Rate, cfg.Seed = rate, base+uint64(len(steps))
 		res, err := Run(ctx, cfg)
 		if err != nil {
 			return best, steps, err
 		}
 		held, why := f.held(res)
-		steps = append(steps, Step{Rate: rate, Held: held, Why: why, Result: res})
+		steps = append(steps, Step{Rate: rate, Seed: cfg.Seed, Held: held, Why: why, Result: res})
 		if progress != nil {
 			verdict := "held"
 			if !held {

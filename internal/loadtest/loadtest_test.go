@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -157,4 +158,34 @@ func TestEveryOperationAgainstServe(t *testing.T) {
 			assert.InDelta(t, 300, res.Op(loadtest.OpAll).Count, 30)
 		})
 	}
+}
+
+// recorder keeps every check it is sent, in order.
+type recorder struct {
+	mu     sync.Mutex
+	checks []string
+}
+
+func (r *recorder) Do(_ context.Context, req loadtest.Request) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.checks = append(r.checks, req.Subject+" "+req.Permission+" "+req.Resource)
+	return nil
+}
+
+// Each find-max step sends requests of its own: a step repeating the
+// previous one's would find their answers in the server's cache and hold a
+// rate that fresh requests would not.
+func TestFindMaxStepsSendNewRequests(t *testing.T) {
+	target := &recorder{}
+	fm := loadtest.FindMax{Step: 200 * time.Millisecond, Factor: 2, MaxRate: 200, P99: time.Second}
+	_, steps, err := fm.Run(t.Context(), loadtest.Config{Target: target, Shape: loadtest.Shape{Orgs: 50, Members: 20, Datasets: 100},
+		Mix: loadtest.Mix{loadtest.OpCheck: 1}, Rate: 100, MaxInFlight: 1, Seed: 7}, nil)
+	require.NoError(t, err)
+	require.Len(t, steps, 2)
+	assert.Equal(t, []uint64{7, 8}, []uint64{steps[0].Seed, steps[1].Seed})
+	first := int(steps[0].Result.Op(loadtest.OpAll).Count)
+	require.Greater(t, first, 10)
+	require.Greater(t, len(target.checks), first+10)
+	assert.NotEqual(t, target.checks[:10], target.checks[first:first+10], "the second step began with the first step's requests")
 }
