@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,6 +16,28 @@ import (
 	"github.com/spicegate/spicegate/internal/httpapi"
 	"github.com/spicegate/spicegate/internal/service"
 )
+
+// defaultGCPercent is serve's garbage collector target when GOGC is not
+// set: a collection starts when the heap has grown 400% over what the last
+// one left live (Go's default is 100). Under a load of uncached checks a
+// SpiceDB check allocates about 58 KB, so Go's default collects two or
+// three times a second and each collection's assists land in the
+// requests' tail: at 800 checks/s the p99 was 2-5x longer, for about
+// 70 MiB less resident memory at 235,000 relationships (BENCHMARKS.md).
+const defaultGCPercent = 400
+
+// tuneGC sets the collector's target to defaultGCPercent unless the
+// operator set GOGC, and returns the target in effect and whether it came
+// from GOGC (GOGC=off is -1).
+func tuneGC(getenv func(string) string) (percent int, fromEnv bool) {
+	if getenv("GOGC") != "" {
+		percent = debug.SetGCPercent(-1) // read the runtime's, then put it back
+		debug.SetGCPercent(percent)
+		return percent, true
+	}
+	debug.SetGCPercent(defaultGCPercent)
+	return defaultGCPercent, false
+}
 
 func registerServeCmd(root *cobra.Command) {
 	cfg := service.Config{}
@@ -37,6 +61,8 @@ Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			gc, fromEnv := tuneGC(os.Getenv)
+			log.Info("garbage collector", "gogc", gc, "from_env", fromEnv)
 			if noSeed {
 				cfg.Seed = ""
 			}
