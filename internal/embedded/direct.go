@@ -3,12 +3,15 @@ package embedded
 import (
 	"context"
 	"net"
+	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -35,7 +38,7 @@ import (
 // their own answers. Streaming calls always go through gRPC.
 type directCalls struct {
 	key      string
-	handlers sync.Map // full method name -> grpc.UnaryHandler
+	handlers sync.Map // full method name -> directMethod
 
 	// mu is held shared by each direct call in flight; stop takes it
 	// exclusively, once, to wait for them, as gRPC's graceful stop waits
@@ -44,6 +47,12 @@ type directCalls struct {
 	stopped atomic.Bool
 
 	calls atomic.Int64 // direct calls made, for tests
+}
+
+// directMethod is what capture learned of a method.
+type directMethod struct {
+	handler grpc.UnaryHandler
+	request reflect.Type // the method's request type, as gRPC decoded it
 }
 
 // directMiddleware is the name of capture in SpiceDB's middleware chain.
@@ -64,7 +73,7 @@ func (d *directCalls) middleware() server.ConfigOption {
 // the handler running the rest of SpiceDB's chain, then lets the call go on.
 func (d *directCalls) capture(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if _, ok := d.handlers.Load(info.FullMethod); !ok {
-		d.handlers.Store(info.FullMethod, handler)
+		d.handlers.Store(info.FullMethod, directMethod{handler: handler, request: reflect.TypeOf(req)})
 	}
 	return handler(ctx, req)
 }
@@ -111,8 +120,8 @@ var directPeer = &peer.Peer{Addr: &net.UnixAddr{Name: "spicegate-direct", Net: "
 // connection Conn returns: a method SpiceDB has already served once is
 // called directly, anything else goes through gRPC.
 func (d *directCalls) invoke(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	h, ok := d.handlers.Load(method)
-	if !ok || !directOptions(opts) {
+	m, ok := d.handlers.Load(method)
+	if !ok || !directOptions(opts) || reflect.TypeOf(req) != m.(directMethod).request || cc.GetState() == connectivity.Shutdown {
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
 	in, inOK := req.(proto.Message)
@@ -129,24 +138,41 @@ func (d *directCalls) invoke(ctx context.Context, method string, req, reply any,
 	}
 	d.calls.Add(1)
 
-	// What gRPC's server would hand SpiceDB: the caller's deadline and
-	// cancellation but none of its context's values, the metadata it
-	// sends (with the preshared key, as Conn's credentials send it), a
-	// peer, and a stream for the response headers and trailers.
+	// What gRPC's server would hand SpiceDB: a context of its own, ended
+	// when the call ends, with the caller's deadline and cancellation but
+	// none of its values; the metadata the caller sends (after the
+	// preshared key, as Conn's credentials send it, and without the keys
+	// gRPC reserves); a peer; and a stream for the response's headers and
+	// trailers.
+	sctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if deadline, ok := ctx.Deadline(); ok {
+		sctx, cancel = context.WithDeadline(sctx, deadline)
+		defer cancel()
+	}
+	defer context.AfterFunc(ctx, cancel)()
 	md := metadata.MD{"authorization": {"Bearer " + d.key}}
 	if sent, ok := metadata.FromOutgoingContext(ctx); ok {
 		for k, v := range sent { // a copy, with the keys in lower case
-			md[k] = append(md[k], v...)
+			if !reservedHeader(k) {
+				md[k] = append(md[k], v...)
+			}
 		}
 	}
 	stream := &directStream{method: method}
-	sctx := metadata.NewIncomingContext(valuesDropped{ctx}, md)
+	sctx = metadata.NewIncomingContext(sctx, md)
 	sctx = peer.NewContext(sctx, directPeer)
 	sctx = grpc.NewContextWithServerTransportStream(sctx, stream)
 
-	// gRPC hands the server a decoded copy of the request, and the caller
-	// a decoded copy of the response: neither side keeps the other's.
-	resp, err := h.(grpc.UnaryHandler)(sctx, proto.Clone(in))
+	// gRPC hands the server a decoded copy of the request (a nil message
+	// arrives empty), and the caller a decoded copy of the response:
+	// neither side keeps the other's.
+	if in.ProtoReflect().IsValid() {
+		in = proto.Clone(in)
+	} else {
+		in = in.ProtoReflect().Type().New().Interface()
+	}
+	resp, err := m.(directMethod).handler(sctx, in)
 	stream.deliver(opts)
 	if err != nil {
 		// As gRPC's server does with an error that is not a status.
@@ -180,11 +206,19 @@ func directOptions(opts []grpc.CallOption) bool {
 	return true
 }
 
-// valuesDropped is the caller's context without its values.
-type valuesDropped struct{ context.Context }
-
-// Value returns nil: the server's context starts empty, as gRPC's does.
-func (valuesDropped) Value(any) any { return nil }
+// reservedHeader reports whether gRPC's transport drops a key of the
+// caller's metadata rather than send it (grpc-go's isReservedHeader).
+func reservedHeader(key string) bool {
+	if strings.HasPrefix(key, ":") {
+		return true
+	}
+	switch key {
+	case "content-type", "user-agent", "grpc-message-type", "grpc-encoding", "grpc-message",
+		"grpc-status", "grpc-timeout", "te":
+		return true
+	}
+	return false
+}
 
 // directStream is the grpc.ServerTransportStream of a direct call: it keeps
 // the headers and trailers SpiceDB sets, for the caller's grpc.Header and

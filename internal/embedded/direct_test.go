@@ -138,6 +138,22 @@ func TestDirectCallsGoThroughSpiceDBsMiddleware(t *testing.T) {
 		assert.Equal(t, []string{"rid-direct-1"}, dtr.Get("x-request-id"))
 		assert.Equal(t, ttr, dtr, "the same trailers (request id, dispatch counts)")
 	})
+	t.Run("nil request", func(t *testing.T) {
+		// gRPC sends a nil message empty: SpiceDB refuses it the same way.
+		derr, terr := bothPaths(t, t.Context(), (*v1.CheckPermissionRequest)(nil))
+		require.Error(t, terr)
+		assert.Equal(t, codes.InvalidArgument, status.Code(derr), "%v", derr)
+		assert.Equal(t, status.Convert(terr).Message(), status.Convert(derr).Message())
+	})
+	t.Run("closed connection", func(t *testing.T) {
+		closed, err := srv.Conn()
+		require.NoError(t, err)
+		require.NoError(t, closed.Close())
+		before := embedded.DirectCalls(srv)
+		_, err = v1.NewPermissionsServiceClient(closed).CheckPermission(t.Context(), checkReq("doc1", "alice"))
+		assert.Equal(t, codes.Canceled, status.Code(err), "%v", err)
+		assert.Equal(t, before, embedded.DirectCalls(srv), "a closed connection calls nothing")
+	})
 	t.Run("canceled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()

@@ -95,7 +95,8 @@ type Server struct {
 	tcp      *forwarder        // the gRPC API on TCP, or nil
 	direct   *directCalls      // the process's own unary calls, without gRPC's transport
 	key      string
-	cancel   context.CancelFunc
+	cancel   context.CancelFunc // the direct calls, then SpiceDB
+	unwatch  func() bool        // no longer stop when Start's ctx ends
 	done     chan error
 }
 
@@ -196,7 +197,15 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		dispatchCache = DefaultDispatchCache
 	}
 	direct := &directCalls{key: cfg.PresharedKey}
-	runCtx, cancel := context.WithCancel(ctx)
+	// SpiceDB stops when ctx ends or Stop is called, in either case after
+	// the direct calls in flight (stopSpiceDB): its own context must not
+	// end with ctx before they are done.
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	cancel := func() {
+		direct.stop()
+		cancelRun()
+	}
+	stopWithCtx := context.AfterFunc(ctx, cancel)
 	// CompleteForTesting is Complete that also hands over the in-memory
 	// listener, the one way to pipe TCP connections into it (the name
 	// aside, it is exported API of the pinned SpiceDB).
@@ -215,14 +224,15 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		direct.middleware(),
 	)...).CompleteForTesting(runCtx)
 	if err != nil {
-		cancel()
+		stopWithCtx()
+		cancelRun()
 		closeFile()
 		if tcp != nil && cfg.GRPCListener == nil {
 			_ = tcp.Close()
 		}
 		return nil, fmt.Errorf("embedded SpiceDB: %w", err)
 	}
-	s := &Server{runnable: runnable, direct: direct, key: cfg.PresharedKey, cancel: cancel, done: make(chan error, 1), file: file, tempDir: tempDir}
+	s := &Server{runnable: runnable, direct: direct, key: cfg.PresharedKey, cancel: cancel, unwatch: stopWithCtx, done: make(chan error, 1), file: file, tempDir: tempDir}
 	go func() { s.done <- runnable.Run(runCtx) }()
 	if tcp != nil {
 		s.tcp = newForwarder(tcp, listeners.GRPC, cfg.MaxConns)
@@ -271,7 +281,7 @@ func (s *Server) Stop() error {
 	if s.tcp != nil {
 		err = s.tcp.stopAccepting()
 	}
-	s.direct.stop()
+	s.unwatch()
 	s.cancel()
 	if runErr := <-s.done; runErr != nil && !errors.Is(runErr, context.Canceled) {
 		err = errors.Join(err, runErr)

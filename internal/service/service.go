@@ -260,7 +260,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 				ecfg.GCWindow = MemoryGCWindow
 			}
 		}
-		s.spicedb, err = embedded.Start(ctx, ecfg)
+		// SpiceDB outlives ctx: Stop stops it once the HTTP API has
+		// drained its requests, which need it.
+		s.spicedb, err = embedded.Start(context.WithoutCancel(ctx), ecfg)
 		if err != nil {
 			return nil, err
 		}

@@ -278,6 +278,31 @@ func TestAClientStalledMidBodyIsCutOff(t *testing.T) {
 // Stop drains a request in flight: it closes the listener at once, waits
 // while the request (whose body is still arriving) is served, and returns
 // once its answer is sent; Stop again returns at once.
+// sendHalf opens a connection to the HTTP API at addr and sends a POST of
+// body to path, all but its last bytes: the request is in flight until
+// finish sends the rest and reads the answer.
+func sendHalf(t *testing.T, addr, path, body string) (finish func() (int, string)) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	_, err = io.WriteString(conn, "POST "+path+" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok-0123456789abcdef\r\n"+
+		"Content-Type: application/json\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body[:10])
+	require.NoError(t, err)
+	time.Sleep(300 * time.Millisecond) // the server reads the headers: the connection is active
+	return func() (int, string) {
+		t.Helper()
+		_, err := io.WriteString(conn, body[10:])
+		require.NoError(t, err)
+		require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		require.NoError(t, err, "the request in flight got no answer")
+		answer, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(answer)
+	}
+}
+
 func TestStopDrainsARequestInFlight(t *testing.T) {
 	cfg := service.Config{GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "k", DatastoreEngine: "memory",
 		HTTPTokens: []string{"tok-0123456789abcdef"}, Seed: "demo", ShutdownTimeout: 15 * time.Second}
@@ -287,14 +312,7 @@ func TestStopDrainsARequestInFlight(t *testing.T) {
 	code, body := get(t, "http://"+svc.HTTPAddr()+"/v1/check", "tok-0123456789abcdef")
 	require.Equal(t, http.StatusOK, code, body)
 
-	check := `{"subject":"user:alice","permission":"deploy","resource":"organization:acme"}`
-	conn, err := net.Dial("tcp", svc.HTTPAddr())
-	require.NoError(t, err)
-	defer conn.Close()
-	_, err = io.WriteString(conn, "POST /v1/check HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok-0123456789abcdef\r\n"+
-		"Content-Type: application/json\r\nContent-Length: "+strconv.Itoa(len(check))+"\r\n\r\n"+check[:10])
-	require.NoError(t, err)
-	time.Sleep(300 * time.Millisecond) // the server reads the headers: the connection is active
+	finish := sendHalf(t, svc.HTTPAddr(), "/v1/check", `{"subject":"user:alice","permission":"deploy","resource":"organization:acme"}`)
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- svc.Stop() }()
@@ -311,15 +329,9 @@ func TestStopDrainsARequestInFlight(t *testing.T) {
 	default:
 	}
 
-	_, err = io.WriteString(conn, check[10:])
-	require.NoError(t, err)
-	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	require.NoError(t, err, "the request in flight got no answer")
-	answer, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	assert.Equal(t, http.StatusOK, resp.StatusCode, string(answer))
-	assert.Contains(t, string(answer), `"allowed":true`)
+	code, answer := finish()
+	assert.Equal(t, http.StatusOK, code, answer)
+	assert.Contains(t, answer, `"allowed":true`)
 	select {
 	case err := <-stopped:
 		require.NoError(t, err)
@@ -334,5 +346,40 @@ func TestStopDrainsARequestInFlight(t *testing.T) {
 		assert.NoError(t, err)
 	case <-time.After(5 * time.Second):
 		t.Fatal("a second Stop hangs")
+	}
+}
+
+// SIGINT/SIGTERM end the context serve started the service with: the
+// request in flight (a lookup) is still answered, because SpiceDB stops only after the
+// HTTP API has drained (it once stopped with the context, at once, and the
+// request in flight failed).
+func TestASignalDrainsBeforeSpiceDBStops(t *testing.T) {
+	cfg := service.Config{GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "k", DatastoreEngine: "memory",
+		HTTPTokens: []string{"tok-0123456789abcdef"}, Seed: "demo", ShutdownTimeout: 15 * time.Second}
+	ctx, signal := context.WithCancel(t.Context())
+	defer signal()
+	svc, err := service.Start(ctx, cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc.Stop() })
+	code, body := get(t, "http://"+svc.HTTPAddr()+"/v1/check", "tok-0123456789abcdef")
+	require.Equal(t, http.StatusOK, code, body)
+
+	// A lookup: a streaming call, which goes through SpiceDB's gRPC server.
+	finish := sendHalf(t, svc.HTTPAddr(), "/v1/lookup/resources",
+		`{"subject":"user:alice","permission":"view","resource_type":"dataset","consistency":"fully_consistent"}`)
+
+	waited := make(chan error, 1)
+	go func() { waited <- svc.Wait(ctx) }()
+	signal()
+	time.Sleep(time.Second) // time enough for SpiceDB to stop, were it to stop with ctx
+
+	code, answer := finish()
+	assert.Equal(t, http.StatusOK, code, answer)
+	assert.Contains(t, answer, `"dataset:`)
+	select {
+	case err := <-waited:
+		require.NoError(t, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("Wait did not return once the request was answered")
 	}
 }
