@@ -5,7 +5,7 @@
 # at $CHECK_RATE requests/s, then the default mix (10% writes) at
 # $MIX_RATE requests/s. Writes every
 # result as JSON to $OUT, prints the text reports, and draws the
-# percentiles of both loads with scripts/benchchart into docs/.
+# percentiles of both loads with scripts/benchchart into $CHARTS (docs/).
 #   bash scripts/postgres.sh      # first, for the postgres engine (as root)
 #   bash scripts/bench-load.sh    # ENGINES="sqlite memory" to leave PostgreSQL out
 # The figures and their reading are in BENCHMARKS.md.
@@ -16,11 +16,8 @@ ENGINES=${ENGINES:-sqlite postgres memory}
 CHECK_RATE=${CHECK_RATE:-1000}
 MIX_RATE=${MIX_RATE:-300}
 DURATION=${DURATION:-20s}
-OUT=${OUT:-/tmp/spicegate-bench-load}
-SCALE=(--orgs "${ORGS:-100}" --members "${MEMBERS:-50}" --datasets "${DATASETS:-1000}")
-mkdir -p "$OUT"
-go build -o "$OUT/spicegate" ./cmd/spicegate
-sg=$OUT/spicegate
+CHARTS=${CHARTS:-docs} # the README's charts; CHARTS=/tmp/x for a trial run
+bench_setup bench-load
 grpc=127.0.0.1:15651 http=127.0.0.1:15680 key=benchload token=benchload0123456789
 { date -u +"date %Y-%m-%dT%H:%M:%SZ"; echo "host $(nproc) cores; $(go version)"; echo "checks at $CHECK_RATE/s, mix at $MIX_RATE/s, for $DURATION each; ${SCALE[*]}"; } | tee "$OUT/meta.txt"
 for engine in $ENGINES; do
@@ -46,7 +43,7 @@ for load in checks mixed; do
 	for engine in $ENGINES; do runs+=("$engine=$OUT/$load-$engine.json"); done
 	what="checks only, $CHECK_RATE/s"
 	[[ $load == checks ]] || what="default mix (10% writes), $MIX_RATE/s"
-	go run ./scripts/benchchart -o "docs/latency-$load.svg" \
+	go run ./scripts/benchchart -o "$CHARTS/latency-$load.svg" \
 		-title "spicegate serve, HTTP, $what for $DURATION, $(date -u +%Y-%m-%d)" "${runs[@]}"
-	echo "chart: docs/latency-$load.svg"
+	echo "chart: $CHARTS/latency-$load.svg"
 done

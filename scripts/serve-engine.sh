@@ -1,4 +1,17 @@
-# Sourced by the bench scripts: start_serve ENGINE DB_NAME OUT GRPC HTTP
+# Sourced by the bench scripts.
+#
+# bench_setup NAME: $OUT (default /tmp/spicegate-NAME) exists, this tree's
+# spicegate is built into it as $sg, and $SCALE is the generated data's size
+# (ORGS, MEMBERS, DATASETS; default 100 x 50 x 1,000).
+bench_setup() {
+	OUT=${OUT:-/tmp/spicegate-$1}
+	SCALE=(--orgs "${ORGS:-100}" --members "${MEMBERS:-50}" --datasets "${DATASETS:-1000}")
+	mkdir -p "$OUT"
+	go build -o "$OUT/spicegate" ./cmd/spicegate
+	sg=$OUT/spicegate
+}
+
+# start_serve ENGINE DB_NAME OUT GRPC HTTP
 # KEY [serve flags...] starts `$sg serve` on a fresh store of ENGINE (the
 # SQLite file $OUT/sg.db, or the PostgreSQL database DB_NAME, dropped and
 # created again), logging to $OUT/serve-ENGINE.log, sets $pid, kills it on

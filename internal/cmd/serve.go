@@ -18,13 +18,15 @@ import (
 )
 
 // defaultGCPercent is serve's garbage collector target when GOGC is not
-// set: a collection starts when the heap has grown 400% over what the last
+// set: a collection starts when the heap has grown 200% over what the last
 // one left live (Go's default is 100). Under a load of uncached checks a
 // SpiceDB check allocates about 58 KB, so Go's default collects two or
 // three times a second and each collection's assists land in the
-// requests' tail: at 800 checks/s the p99 was 2-5x longer, for about
-// 70 MiB less resident memory at 235,000 relationships (BENCHMARKS.md).
-const defaultGCPercent = 400
+// requests' tail. At 800 checks/s the median p99 of six runs was 20.4 ms
+// with Go's default, 11.9 ms with 200 and 9.7 ms with 400, for about 150,
+// 178 and 230 MiB resident at 235,000 relationships (BENCHMARKS.md): 200
+// takes most of the gain for half the memory.
+const defaultGCPercent = 200
 
 // tuneGC sets the collector's target to defaultGCPercent unless the
 // operator set GOGC, and returns the target in effect and whether it came
