@@ -2,7 +2,8 @@
 // (github.com/authzed/spicedb/pkg/cmd/server), on a SQLite file (the
 // project's datastore/sqlite), on a throwaway SQLite file, on PostgreSQL or
 // on SpiceDB's own memory datastore, listening in memory, for the process's
-// own calls, and on TCP for others.
+// own calls, and on TCP for others. The process's own unary calls skip
+// gRPC's transport once SpiceDB has served their method (direct.go).
 package embedded
 
 import (
