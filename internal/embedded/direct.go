@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"errors"
 	"net"
 	"reflect"
 	"strings"
@@ -175,6 +176,15 @@ func (d *directCalls) invoke(ctx context.Context, method string, req, reply any,
 	resp, err := m.(directMethod).handler(sctx, in)
 	stream.deliver(opts)
 	if err != nil {
+		// A call whose caller gave up ends as gRPC's client ends it,
+		// whatever SpiceDB answered meanwhile (its consistency middleware
+		// says Internal for a deadline that passes inside it).
+		if cerr := ctx.Err(); cerr != nil {
+			return status.FromContextError(cerr).Err()
+		}
+		if errors.Is(sctx.Err(), context.DeadlineExceeded) { // the caller's deadline, on the server's timer
+			return status.FromContextError(context.DeadlineExceeded).Err()
+		}
 		// As gRPC's server does with an error that is not a status.
 		if _, isStatus := status.FromError(err); !isStatus {
 			err = status.FromContextError(err).Err()

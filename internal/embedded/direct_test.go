@@ -163,6 +163,32 @@ func TestDirectCallsGoThroughSpiceDBsMiddleware(t *testing.T) {
 	})
 }
 
+// A deadline that passes during a direct call ends it as gRPC's client
+// does: DeadlineExceeded, whatever SpiceDB was doing.
+func TestDirectCallsKeepTheCallersDeadline(t *testing.T) {
+	srv := startMemory(t)
+	conn := writeSchema(t, srv)
+	touch(t, conn, v1.RelationshipUpdate_OPERATION_TOUCH, "doc1")
+	perms := v1.NewPermissionsServiceClient(conn)
+	_, err := perms.CheckPermission(t.Context(), checkReq("doc1", "alice"))
+	require.NoError(t, err)
+	before := embedded.DirectCalls(srv)
+	expired := 0
+	for i := range 200 {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Duration(20+i*10)*time.Microsecond)
+		got, err := perms.CheckPermission(ctx, checkReq("doc1", "alice"))
+		cancel()
+		if err != nil {
+			expired++
+			require.Equal(t, codes.DeadlineExceeded, status.Code(err), "%v", err)
+			continue
+		}
+		require.Equal(t, v1.CheckPermissionResponse_PERMISSIONSHIP_HAS_PERMISSION, got.GetPermissionship())
+	}
+	assert.Positive(t, expired, "some deadlines passed")
+	assert.Greater(t, embedded.DirectCalls(srv)-before, int64(0), "some calls went the direct way")
+}
+
 // Once Stop has begun no call is answered directly: the connection then
 // fails as gRPC's in-memory connection does once the server is gone (it
 // waits to reconnect until the call's deadline).
