@@ -18,12 +18,28 @@ import (
 	"github.com/spicegate/spicegate/internal/embedded"
 )
 
-func startMemory(t *testing.T) *embedded.Server {
+func startMemory(t testing.TB) *embedded.Server {
 	t.Helper()
 	srv, err := embedded.Start(t.Context(), embedded.Config{PresharedKey: "k", Engine: embedded.EngineMemory})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = srv.Stop() })
 	return srv
+}
+
+// bothConns starts a server on the memory engine in which alice views docs,
+// and returns its connection (direct once a method is known) with a
+// client on it and one on the gRPC transport alone.
+func bothConns(t testing.TB, docs ...string) (srv *embedded.Server, conn *grpc.ClientConn, direct, viaGRPC v1.PermissionsServiceClient) {
+	t.Helper()
+	srv = startMemory(t)
+	conn = writeSchema(t, srv)
+	for _, doc := range docs {
+		touch(t, conn, v1.RelationshipUpdate_OPERATION_TOUCH, doc)
+	}
+	transport, err := srv.TransportConn()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = transport.Close() })
+	return srv, conn, v1.NewPermissionsServiceClient(conn), v1.NewPermissionsServiceClient(transport)
 }
 
 func checkReq(doc, user string) *v1.CheckPermissionRequest {
@@ -39,17 +55,8 @@ func checkReq(doc, user string) *v1.CheckPermissionRequest {
 // skips the transport and still gets its own request's answer, the same
 // as through gRPC.
 func TestDirectCallsAnswerEachRequest(t *testing.T) {
-	srv := startMemory(t)
-	conn := writeSchema(t, srv)
-	for i := range 5 {
-		touch(t, conn, v1.RelationshipUpdate_OPERATION_TOUCH, fmt.Sprintf("doc%d", i*2)) // alice views the even docs
-	}
-	transport, err := srv.TransportConn()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = transport.Close() })
-	direct, viaGRPC := v1.NewPermissionsServiceClient(conn), v1.NewPermissionsServiceClient(transport)
-
-	_, err = direct.CheckPermission(t.Context(), checkReq("doc0", "alice"))
+	srv, _, direct, viaGRPC := bothConns(t, "doc0", "doc2", "doc4", "doc6", "doc8") // alice views the even docs
+	_, err := direct.CheckPermission(t.Context(), checkReq("doc0", "alice"))
 	require.NoError(t, err)
 	before := embedded.DirectCalls(srv)
 	for i := range 10 {
@@ -73,14 +80,8 @@ func TestDirectCallsAnswerEachRequest(t *testing.T) {
 // request validation, consistency, request IDs, and gRPC's own handling of
 // a canceled call; it answers what the transport answers.
 func TestDirectCallsGoThroughSpiceDBsMiddleware(t *testing.T) {
-	srv := startMemory(t)
-	conn := writeSchema(t, srv)
-	touch(t, conn, v1.RelationshipUpdate_OPERATION_TOUCH, "doc1")
-	transport, err := srv.TransportConn()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = transport.Close() })
-	direct, viaGRPC := v1.NewPermissionsServiceClient(conn), v1.NewPermissionsServiceClient(transport)
-	_, err = direct.CheckPermission(t.Context(), checkReq("doc1", "alice"))
+	srv, conn, direct, viaGRPC := bothConns(t, "doc1")
+	_, err := direct.CheckPermission(t.Context(), checkReq("doc1", "alice"))
 	require.NoError(t, err)
 
 	bothPaths := func(t *testing.T, ctx context.Context, req *v1.CheckPermissionRequest, opts ...grpc.CallOption) (direct, transport error) {
@@ -221,32 +222,13 @@ func TestStopEndsDirectCalls(t *testing.T) {
 //
 //	go test -run '^$' -bench DirectVsTransport -benchtime 20000x ./internal/embedded/
 func BenchmarkDirectVsTransport(b *testing.B) {
-	srv, err := embedded.Start(b.Context(), embedded.Config{PresharedKey: "k", Engine: embedded.EngineMemory})
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = srv.Stop() })
-	conn, err := srv.Conn()
-	require.NoError(b, err)
-	require.Eventually(b, func() bool {
-		_, err := v1.NewSchemaServiceClient(conn).WriteSchema(b.Context(), &v1.WriteSchemaRequest{Schema: testSchema})
-		return err == nil
-	}, 20*time.Second, 20*time.Millisecond)
-	transport, err := srv.TransportConn()
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = transport.Close() })
-	_, err = v1.NewPermissionsServiceClient(conn).WriteRelationships(b.Context(), &v1.WriteRelationshipsRequest{
-		Updates: []*v1.RelationshipUpdate{{Operation: v1.RelationshipUpdate_OPERATION_TOUCH, Relationship: &v1.Relationship{
-			Resource: &v1.ObjectReference{ObjectType: "doc", ObjectId: "doc1"}, Relation: "viewer",
-			Subject: &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: "alice"}},
-		}}},
-	})
-	require.NoError(b, err)
+	_, _, direct, viaGRPC := bothConns(b, "doc1")
 	check := func(perms v1.PermissionsServiceClient) {
 		req := checkReq("doc1", "alice")
 		req.Consistency = &v1.Consistency{Requirement: &v1.Consistency_MinimizeLatency{MinimizeLatency: true}}
 		_, err := perms.CheckPermission(b.Context(), req)
 		require.NoError(b, err)
 	}
-	direct, viaGRPC := v1.NewPermissionsServiceClient(conn), v1.NewPermissionsServiceClient(transport)
 	check(direct)
 	check(viaGRPC)
 

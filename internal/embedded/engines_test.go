@@ -18,7 +18,7 @@ import (
 
 // writeSchema writes testSchema through the in-memory connection, once the
 // server accepts calls.
-func writeSchema(t *testing.T, srv *embedded.Server) *grpc.ClientConn {
+func writeSchema(t testing.TB, srv *embedded.Server) *grpc.ClientConn {
 	t.Helper()
 	conn, err := srv.Conn()
 	require.NoError(t, err)
@@ -30,7 +30,7 @@ func writeSchema(t *testing.T, srv *embedded.Server) *grpc.ClientConn {
 	return conn
 }
 
-func touch(t *testing.T, conn *grpc.ClientConn, op v1.RelationshipUpdate_Operation, doc string) *v1.ZedToken {
+func touch(t testing.TB, conn *grpc.ClientConn, op v1.RelationshipUpdate_Operation, doc string) *v1.ZedToken {
 	t.Helper()
 	resp, err := v1.NewPermissionsServiceClient(conn).WriteRelationships(t.Context(), &v1.WriteRelationshipsRequest{
 		Updates: []*v1.RelationshipUpdate{{Operation: op, Relationship: &v1.Relationship{
