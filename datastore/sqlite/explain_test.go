@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -145,6 +146,10 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 			return reader.QueryRelationships(ctx, datastore.RelationshipsFilter{OptionalResourceType: "organization", OptionalResourceIds: []string{orgID(1)},
 				OptionalResourceRelation: "user", OptionalSubjectsSelectors: []datastore.SubjectsSelector{userSel}})
 		},
+		"one resource, any relation, subject": func() (datastore.RelationshipIterator, error) {
+			return reader.QueryRelationships(ctx, datastore.RelationshipsFilter{OptionalResourceType: "organization", OptionalResourceIds: []string{orgID(1)},
+				OptionalSubjectsSelectors: []datastore.SubjectsSelector{userSel}})
+		},
 		"resource type and subject": func() (datastore.RelationshipIterator, error) {
 			return reader.QueryRelationships(ctx, datastore.RelationshipsFilter{OptionalResourceType: "organization",
 				OptionalSubjectsSelectors: []datastore.SubjectsSelector{userSel}})
@@ -196,6 +201,13 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 				t.Errorf("%s scans the relationships table: %s\n  SQL: %s", q.from, step, q.sql)
 			}
 		}
+		// An organization's rows are its members: finding one member's
+		// roles must seek each relation with the member's key, not read
+		// the whole membership under the organization's ID.
+		if q.from == "datastore read: one resource, any relation, subject" &&
+			!slices.Contains(plan, "SEARCH relationships USING PRIMARY KEY (namespace=? AND object_id=? AND relation=? AND subject_namespace=? AND subject_object_id=?)") {
+			t.Errorf("%s does not seek the member's key under each relation: %s\n  SQL: %s", q.from, strings.Join(plan, " | "), q.sql)
+		}
 		if strings.HasPrefix(q.from, "LookupResources") && strings.Contains(q.sql, "INDEXED BY") {
 			for _, step := range plan {
 				if strings.Contains(step, "TEMP B-TREE") {
@@ -206,7 +218,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		froms[q.from] = true
 		checked++
 	}
-	for _, what := range []string{"CheckPermission dataset#view", "CheckBulkPermissions 100 datasets", "LookupResources dataset#view", "LookupSubjects dataset#view"} {
+	for _, what := range []string{"datastore read: one resource, any relation, subject", "CheckPermission dataset#view", "CheckBulkPermissions 100 datasets", "LookupResources dataset#view", "LookupSubjects dataset#view"} {
 		require.True(t, froms[what], "no relationship query recorded for %s", what)
 	}
 	t.Logf("%d relationship queries explained", checked)

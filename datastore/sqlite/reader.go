@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -99,6 +100,9 @@ func (r *reader) queryAll(ctx context.Context, scan func(*sql.Rows) error, query
 	defer rows.Close()
 	for rows.Next() {
 		if err := scan(rows); err != nil {
+			if errors.Is(err, errEnoughRows) {
+				return nil
+			}
 			return err
 		}
 	}
@@ -108,11 +112,20 @@ func (r *reader) queryAll(ctx context.Context, scan func(*sql.Rows) error, query
 	return nil
 }
 
-func (r *reader) readRelationships(ctx context.Context, query string, args []any) (datastore.RelationshipIterator, error) {
+// errEnoughRows, returned by a scan function, ends queryAll's read early
+// and successfully: the caller has the rows it asked for.
+var errEnoughRows = errors.New("enough rows")
+
+// readRelationships runs a relationship read and returns its rows, at most
+// limit of them (nil: all).
+func (r *reader) readRelationships(ctx context.Context, query string, args []any, limit *uint64) (datastore.RelationshipIterator, error) {
 	var rels []tuple.Relationship
 	var row relRow
 	dest := row.dest()
 	err := r.queryAll(ctx, func(rows *sql.Rows) error {
+		if limit != nil && uint64(len(rels)) >= *limit {
+			return errEnoughRows
+		}
 		row.caveatContext, row.integrityHash = nil, nil
 		if err := rows.Scan(dest...); err != nil {
 			return err
@@ -148,7 +161,7 @@ func (r *reader) QueryRelationships(ctx context.Context, filter datastore.Relati
 	if err != nil {
 		return nil, err
 	}
-	return r.readRelationships(ctx, query, args)
+	return r.readRelationships(ctx, query, args, o.Limit)
 }
 
 // ReverseQueryRelationships reads the relationships of the subjects matching
@@ -169,7 +182,7 @@ func (r *reader) ReverseQueryRelationships(ctx context.Context, subjectsFilter d
 	if err != nil {
 		return nil, err
 	}
-	return r.readRelationships(ctx, query, args)
+	return r.readRelationships(ctx, query, args, o.LimitForReverse)
 }
 
 // definition rows of the namespaces and caveats tables.

@@ -491,6 +491,9 @@ func (t *rwt) deleteMatching(ctx context.Context, filter datastore.Relationships
 	var created int64
 	dest := append(row.dest(), &created)
 	err := t.queryAll(ctx, func(rows *sql.Rows) error {
+		if limit != nil && uint64(len(victims)) >= *limit {
+			return errEnoughRows
+		}
 		row.caveatContext, row.integrityHash = nil, nil
 		if err := rows.Scan(dest...); err != nil {
 			return err

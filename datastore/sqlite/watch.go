@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -178,7 +179,7 @@ func (w *watcher) emit(ctx context.Context, after, upTo revision) (revision, err
 		}
 		txns = append(txns, t)
 		return nil
-	}, `SELECT id, metadata FROM transactions WHERE id > ? AND id <= ? ORDER BY id LIMIT ?`, int64(after), int64(upTo), watchBatch)
+	}, `SELECT id, metadata FROM transactions WHERE id > ? AND id <= ? ORDER BY id LIMIT `+strconv.Itoa(watchBatch), int64(after), int64(upTo))
 	if err != nil {
 		return after, err
 	}
