@@ -57,6 +57,8 @@ type Datastore struct {
 	optMu     sync.Mutex
 	optimized *optimizedCache
 
+	defs *defCache
+
 	gcRan    atomic.Bool
 	gcMu     sync.Mutex // one garbage collection at a time
 	stopGC   context.CancelFunc
@@ -230,6 +232,7 @@ func (d *Datastore) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.defs = newDefCache(revision(headRev))
 	d.head.Store(&head{rev: revision(headRev), schemaHash: hash, ts: d.lastTS})
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/authzed/spicedb/pkg/datastore"
@@ -43,6 +44,9 @@ type reader struct {
 	q     querier
 	err   error
 	begin func(context.Context) error // a write transaction starts here
+	// defsWritten is set in a write transaction once it wrote a
+	// definition: its reads of definitions then skip the cache.
+	defsWritten *bool
 }
 
 // ready is called before a reader builds a query: a write transaction
@@ -185,23 +189,67 @@ func (r *reader) ReverseQueryRelationships(ctx context.Context, subjectsFilter d
 	return r.readRelationships(ctx, query, args, o.LimitForReverse)
 }
 
-// definition rows of the namespaces and caveats tables.
+// definition rows of the namespaces and caveats tables; ns or caveat is
+// set once decoded (rows from the definitions cache).
 type defRow struct {
 	name    string
 	data    []byte
 	created int64
+	ns      *core.NamespaceDefinition
+	caveat  *core.CaveatDefinition
 }
 
+// readDefinitions reads the live rows of table (namespaces or caveats)
+// named in names (every row for nil), from the definitions cache when the
+// read may use it (see defCache): a read at or after the last write to the
+// definitions, outside a transaction that wrote some itself. A miss loads
+// the whole table, which holds one row per definition of the schema.
 func (r *reader) readDefinitions(ctx context.Context, table string, names []string) ([]defRow, error) {
 	if err := r.ready(ctx); err != nil {
 		return nil, err
 	}
+	if names != nil && len(names) == 0 {
+		return nil, nil
+	}
+	if r.defsWritten != nil && *r.defsWritten {
+		return r.queryDefinitions(ctx, table, names)
+	}
+	if rows, ok := r.d.defs.get(table, r.rev, names); ok {
+		return rows, nil
+	}
+	gen := r.d.defs.generation()
+	if r.rev < gen {
+		return r.queryDefinitions(ctx, table, names)
+	}
+	all, err := r.queryDefinitions(ctx, table, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := decodeDefinitions(table, all); err != nil {
+		return nil, err
+	}
+	r.d.defs.put(table, gen, all)
+	return pickDefinitions(all, names), nil
+}
+
+// pickDefinitions returns the rows named in names (all of them for nil).
+func pickDefinitions(rows []defRow, names []string) []defRow {
+	if names == nil {
+		return rows
+	}
+	var out []defRow
+	for _, row := range rows {
+		if slices.Contains(names, row.name) {
+			out = append(out, row)
+		}
+	}
+	return out
+}
+
+func (r *reader) queryDefinitions(ctx context.Context, table string, names []string) ([]defRow, error) {
 	query := `SELECT name, definition, created_txn FROM ` + table + ` WHERE created_txn <= ? AND deleted_txn > ?`
 	args := []any{int64(r.rev), int64(r.rev)}
 	if names != nil {
-		if len(names) == 0 {
-			return nil, nil
-		}
 		q := &relQuery{static: map[string]string{}, varies: map[string]bool{}}
 		query += " AND " + q.in("name", names)
 		args = append(args, q.args...)
@@ -225,9 +273,12 @@ func (r *reader) readDefinitions(ctx context.Context, table string, names []stri
 func unmarshalNamespaces(rows []defRow) ([]datastore.RevisionedNamespace, error) {
 	out := make([]datastore.RevisionedNamespace, 0, len(rows))
 	for _, row := range rows {
-		def := &core.NamespaceDefinition{}
-		if err := def.UnmarshalVT(row.data); err != nil {
-			return nil, fmt.Errorf("decode namespace %s: %w", row.name, err)
+		def := row.ns
+		if def == nil {
+			def = &core.NamespaceDefinition{}
+			if err := def.UnmarshalVT(row.data); err != nil {
+				return nil, fmt.Errorf("decode namespace %s: %w", row.name, err)
+			}
 		}
 		out = append(out, datastore.RevisionedNamespace{Definition: def, LastWrittenRevision: revision(row.created)})
 	}
@@ -237,9 +288,12 @@ func unmarshalNamespaces(rows []defRow) ([]datastore.RevisionedNamespace, error)
 func unmarshalCaveats(rows []defRow) ([]datastore.RevisionedCaveat, error) {
 	out := make([]datastore.RevisionedCaveat, 0, len(rows))
 	for _, row := range rows {
-		def := &core.CaveatDefinition{}
-		if err := def.UnmarshalVT(row.data); err != nil {
-			return nil, fmt.Errorf("decode caveat %s: %w", row.name, err)
+		def := row.caveat
+		if def == nil {
+			def = &core.CaveatDefinition{}
+			if err := def.UnmarshalVT(row.data); err != nil {
+				return nil, fmt.Errorf("decode caveat %s: %w", row.name, err)
+			}
 		}
 		out = append(out, datastore.RevisionedCaveat{Definition: def, LastWrittenRevision: revision(row.created)})
 	}

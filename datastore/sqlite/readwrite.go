@@ -78,7 +78,7 @@ func (d *Datastore) ReadWriteTx(ctx context.Context, fn datastore.TxUserFunc, op
 
 func (d *Datastore) runTx(ctx context.Context, fn datastore.TxUserFunc, cfg *options.RWTOptions, metadata []byte) (datastore.Revision, error) {
 	t := &rwt{d: d, txCtx: ctx, metadata: metadata}
-	t.reader = reader{d: d, q: t, begin: t.begin}
+	t.reader = reader{d: d, q: t, begin: t.begin, defsWritten: &t.defsWritten}
 	defer t.abort()
 
 	if cfg.SchemaHashPrecondition != "" {
@@ -158,6 +158,8 @@ type rwt struct {
 	seq      int
 	relDelta int64
 	newHash  *string
+	// defsWritten is set by a write to the namespaces or caveats table.
+	defsWritten bool
 }
 
 var _ datastore.ReadWriteTransaction = (*rwt)(nil)
@@ -259,6 +261,9 @@ func (t *rwt) commit(ctx context.Context) (datastore.Revision, error) {
 	hash := h.schemaHash
 	if t.newHash != nil {
 		hash = *t.newHash
+	}
+	if t.defsWritten {
+		t.d.defs.changed(t.txn) // before readers can see the new head
 	}
 	t.d.head.Store(&head{rev: t.txn, schemaHash: hash, ts: ts})
 	t.d.releaseWrite()
@@ -631,6 +636,7 @@ func (t *rwt) retireDefinition(ctx context.Context, table, name string) (bool, [
 	if err := t.begin(ctx); err != nil {
 		return false, nil, err
 	}
+	t.defsWritten = true
 	var created int64
 	var data []byte
 	err := t.d.queryRow(ctx, `SELECT created_txn, definition FROM `+table+` WHERE name = ? AND deleted_txn = 9223372036854775807`,
