@@ -2,11 +2,13 @@
 # Compares builds or settings of `spicegate serve` under the same load, in
 # turn, $ROUNDS rounds: the generated data (100 organizations x 50 members
 # x 1,000 datasets) is loaded once into a SQLite file; each run starts one
-# variant's serve on that file, warms it for 6 s, sends $RATE checks/s
-# through the HTTP API for $DURATION with requests no earlier run sent (a
-# repeated request finds its answer in SpiceDB's dispatch cache), and prints
-# the latency percentiles, the server's CPU time and its resident memory.
+# variant's serve on that file, warms it for 6 s, sends $RATE requests/s of
+# $MIX (default: checks only) through the HTTP API for $DURATION with
+# requests no earlier run sent (a repeated request finds its answer in
+# SpiceDB's dispatch cache), and prints the latency percentiles, the
+# server's CPU time and its resident memory.
 #   bash scripts/bench-ab.sh old=/tmp/spicegate-old new=/tmp/spicegate 'gogc100=/tmp/spicegate GOGC=100'
+#   MIX=add_member=1,remove_member=1,create_token=1,delete_token=1,create_invite=1 RATE=50 bash scripts/bench-ab.sh ...
 # A variant is NAME=BINARY, then ENV=VALUE settings for its serve. The
 # load tool is built from this tree; the lines are also in $OUT/results.txt.
 # Figures and their reading: BENCHMARKS.md.
@@ -17,6 +19,7 @@ source scripts/serve-engine.sh
 ROUNDS=${ROUNDS:-3}
 RATE=${RATE:-800}
 DURATION=${DURATION:-10s}
+MIX=${MIX:-check=1}
 bench_setup bench-ab
 grpc=127.0.0.1:15751 http=127.0.0.1:15780 key=benchab token=benchab0123456789
 hz=$(getconf CLK_TCK)
@@ -41,7 +44,7 @@ echo "== loading the data"
 "$sg" loadtest --setup --spicedb-endpoint $grpc --preshared-key $key "${SCALE[@]}" --rate 1 --duration 1s >/dev/null
 stop
 rm -f "$OUT/results.txt"
-{ date -u +"date %Y-%m-%dT%H:%M:%SZ"; echo "host $(nproc) cores; checks at $RATE/s for $DURATION; ${SCALE[*]}"; } | tee "$OUT/meta.txt"
+{ date -u +"date %Y-%m-%dT%H:%M:%SZ"; echo "host $(nproc) cores; $MIX at $RATE/s for $DURATION; ${SCALE[*]}"; } | tee "$OUT/meta.txt"
 seed=1000
 for round in $(seq 1 "$ROUNDS"); do
 	for variant in "$@"; do
@@ -52,7 +55,7 @@ for round in $(seq 1 "$ROUNDS"); do
 		sleep 6 # past the revision quantization window of a new server
 		"$sg" loadtest --http "http://$http" --token $token "${SCALE[@]}" --mix check=1 --rate 300 --duration 6s --seed $((seed++)) >/dev/null 2>&1
 		cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-		line=$("$sg" loadtest --http "http://$http" --token $token "${SCALE[@]}" --mix check=1 --rate "$RATE" --duration "$DURATION" --seed $((seed++)) 2>/dev/null | grep '^all')
+		line=$("$sg" loadtest --http "http://$http" --token $token "${SCALE[@]}" --mix "$MIX" --rate "$RATE" --duration "$DURATION" --seed $((seed++)) 2>/dev/null | grep '^all')
 		cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
 		rss=$(ps -o rss= -p "$pid")
 		stop
