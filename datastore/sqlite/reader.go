@@ -226,7 +226,9 @@ func (r *reader) readDefinitions(ctx context.Context, table string, names []stri
 		return nil, err
 	}
 	if err := decodeDefinitions(table, all); err != nil {
-		return nil, err
+		// One row that does not decode fails only the reads that name
+		// it, as without the cache.
+		return r.queryDefinitions(ctx, table, names)
 	}
 	r.d.defs.put(table, gen, all)
 	return pickDefinitions(all, names), nil
