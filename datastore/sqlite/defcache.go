@@ -75,18 +75,19 @@ func (c *defCache) changed(txn revision) {
 }
 
 // decodeDefinitions decodes the rows of table (namespaces or caveats) in
-// place.
+// place; rows already decoded (the cache's) are left as they are.
 func decodeDefinitions(table string, rows []defRow) error {
 	for i := range rows {
 		row := &rows[i]
-		switch table {
-		case "namespaces":
+		switch {
+		case row.ns != nil || row.caveat != nil:
+		case table == "namespaces":
 			def := &core.NamespaceDefinition{}
 			if err := def.UnmarshalVT(row.data); err != nil {
 				return fmt.Errorf("decode namespace %s: %w", row.name, err)
 			}
 			row.ns = def
-		case "caveats":
+		case table == "caveats":
 			def := &core.CaveatDefinition{}
 			if err := def.UnmarshalVT(row.data); err != nil {
 				return fmt.Errorf("decode caveat %s: %w", row.name, err)

@@ -303,19 +303,20 @@ func (q *relQuery) sql(order options.SortOrder, limit *uint64) string {
 	return sb.String()
 }
 
-// limitBucket is the LIMIT written into a read's SQL for a read of at most n
-// rows: n rounded up to a power of two, at least minLimitBucket (0 stays
-// 0); the reader stops at n itself. The
-// LIMIT is a literal, not a parameter, because SQLite lets a bound LIMIT
-// steer its plan and so recompiles a statement every time that parameter
-// is bound (sqlite3ExprIsInteger sets the statement's expmask): with
-// "LIMIT ?" every paged or limited read was parsed and planned again,
-// which measured 43% of the SQLite time of a write-heavy load. Rounding
-// keeps the number of distinct statements, each prepared once and cached,
-// small whatever limits callers ask for (the statement cache stops adding
-// at maxCachedStatements): five for every limit up to 1,024.
+// minLimitBucket is the smallest LIMIT a read's SQL carries (see limitBucket).
 const minLimitBucket = 64
 
+// limitBucket is the LIMIT written into a read's SQL for a read of at most n
+// rows: n rounded up to a power of two, at least minLimitBucket (0 stays
+// 0); the reader stops at n itself. The LIMIT is a literal, not a
+// parameter, because SQLite lets a bound LIMIT steer its plan and so
+// recompiles a statement every time that parameter is bound
+// (sqlite3ExprIsInteger sets the statement's expmask): with "LIMIT ?" every
+// paged or limited read was parsed and planned again, which measured 43% of
+// the SQLite time of a write-heavy load. Rounding keeps the number of
+// distinct statements, each prepared once and cached, small whatever limits
+// callers ask for (the statement cache stops adding at
+// maxCachedStatements): five for every limit up to 1,024.
 func limitBucket(n uint64) uint64 {
 	if n == 0 {
 		return 0

@@ -273,31 +273,23 @@ func (r *reader) queryDefinitions(ctx context.Context, table string, names []str
 }
 
 func unmarshalNamespaces(rows []defRow) ([]datastore.RevisionedNamespace, error) {
+	if err := decodeDefinitions("namespaces", rows); err != nil {
+		return nil, err
+	}
 	out := make([]datastore.RevisionedNamespace, 0, len(rows))
 	for _, row := range rows {
-		def := row.ns
-		if def == nil {
-			def = &core.NamespaceDefinition{}
-			if err := def.UnmarshalVT(row.data); err != nil {
-				return nil, fmt.Errorf("decode namespace %s: %w", row.name, err)
-			}
-		}
-		out = append(out, datastore.RevisionedNamespace{Definition: def, LastWrittenRevision: revision(row.created)})
+		out = append(out, datastore.RevisionedNamespace{Definition: row.ns, LastWrittenRevision: revision(row.created)})
 	}
 	return out, nil
 }
 
 func unmarshalCaveats(rows []defRow) ([]datastore.RevisionedCaveat, error) {
+	if err := decodeDefinitions("caveats", rows); err != nil {
+		return nil, err
+	}
 	out := make([]datastore.RevisionedCaveat, 0, len(rows))
 	for _, row := range rows {
-		def := row.caveat
-		if def == nil {
-			def = &core.CaveatDefinition{}
-			if err := def.UnmarshalVT(row.data); err != nil {
-				return nil, fmt.Errorf("decode caveat %s: %w", row.name, err)
-			}
-		}
-		out = append(out, datastore.RevisionedCaveat{Definition: def, LastWrittenRevision: revision(row.created)})
+		out = append(out, datastore.RevisionedCaveat{Definition: row.caveat, LastWrittenRevision: revision(row.created)})
 	}
 	return out, nil
 }
