@@ -235,17 +235,17 @@ func (c *collector) inWriteTx(ctx context.Context, fn func(ctx context.Context) 
 		return 0, err
 	}
 	defer c.d.releaseWrite()
-	if _, err := c.d.writeConn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
-		return 0, wrapBusy(err)
+	if err := c.d.beginWrite(ctx); err != nil {
+		return 0, err
 	}
 	n, err := fn(ctx)
 	if err != nil {
 		_, _ = c.d.writeConn.ExecContext(context.Background(), `ROLLBACK`)
 		return 0, err
 	}
-	if _, err := c.d.writeConn.ExecContext(ctx, `COMMIT`); err != nil {
+	if err := c.d.commitWrite(ctx); err != nil {
 		_, _ = c.d.writeConn.ExecContext(context.Background(), `ROLLBACK`)
-		return 0, wrapBusy(err)
+		return 0, err
 	}
 	return n, nil
 }

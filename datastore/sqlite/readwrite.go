@@ -132,6 +132,30 @@ func (d *Datastore) acquireWrite(ctx context.Context) error {
 
 func (d *Datastore) releaseWrite() { <-d.writeSem }
 
+// beginWrite and commitWrite start and end a transaction of the write
+// connection, and run to completion whatever ctx does once they started:
+// SQLite's driver reports a statement as failed when its context ends
+// while it runs, even when the statement completed, and a BEGIN believed
+// failed would leave the connection inside a transaction nobody ends
+// (every later BEGIN fails), a COMMIT believed failed would answer an
+// error for a write that is in the file and hide it until the next commit.
+// A context that ended before they start still stops them.
+func (d *Datastore) beginWrite(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	_, err := d.writeConn.ExecContext(context.WithoutCancel(ctx), `BEGIN IMMEDIATE`)
+	return wrapBusy(err)
+}
+
+func (d *Datastore) commitWrite(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	_, err := d.writeConn.ExecContext(context.WithoutCancel(ctx), `COMMIT`)
+	return wrapBusy(err)
+}
+
 // exec runs a statement on the write connection.
 func (d *Datastore) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	stmt, release, err := d.writeStmts.get(ctx, query)
@@ -176,9 +200,9 @@ func (t *rwt) begin(ctx context.Context) error {
 	if err := t.d.acquireWrite(ctx); err != nil {
 		return err
 	}
-	if _, err := t.d.writeConn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+	if err := t.d.beginWrite(ctx); err != nil {
 		t.d.releaseWrite()
-		return wrapBusy(err)
+		return err
 	}
 	t.began = true
 	res, err := t.d.exec(ctx, `INSERT INTO transactions (timestamp, metadata) VALUES (?, ?)`, time.Now().UnixNano(), nilIfEmpty(t.metadata))
@@ -251,8 +275,8 @@ func (t *rwt) commit(ctx context.Context) (datastore.Revision, error) {
 	if _, err := t.d.exec(ctx, `UPDATE transactions SET timestamp = ? WHERE id = ?`, ts, int64(t.txn)); err != nil {
 		return datastore.NoRevision, err
 	}
-	if _, err := t.d.writeConn.ExecContext(ctx, `COMMIT`); err != nil {
-		return datastore.NoRevision, wrapBusy(err)
+	if err := t.d.commitWrite(ctx); err != nil {
+		return datastore.NoRevision, err
 	}
 	t.finished = true
 	t.d.trimWriterCache(ctx)

@@ -1,0 +1,83 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/authzed/spicedb/pkg/datastore"
+	"github.com/authzed/spicedb/pkg/tuple"
+
+	"github.com/spicegate/spicegate/datastore/sqlite"
+)
+
+// TestACanceledWriteIsAllOrNothing cancels write transactions at random
+// moments of their run, the BEGIN and the COMMIT (with its sync to disk)
+// included: a caller that gives up or whose deadline passes. Whatever the
+// moment, the answer must be the truth: a revision, and the write is
+// visible at it; or an error, and the write is nowhere, not even after
+// the next commit. The next write must go through: the writer is never
+// left inside a transaction nobody will end. SQLite's driver reports a
+// statement as failed when the context ends while it runs, even when the
+// statement completed, so a BEGIN or COMMIT must not be cancelable.
+func TestACanceledWriteIsAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	ds, err := sqlite.New(ctx, filepath.Join(t.TempDir(), "cancel.sqlite"))
+	require.NoError(t, err)
+	defer ds.Close()
+
+	write := func(ctx context.Context, rel string) (datastore.Revision, error) {
+		return ds.ReadWriteTx(ctx, func(ctx context.Context, rwt datastore.ReadWriteTransaction) error {
+			return rwt.WriteRelationships(ctx, []tuple.RelationshipUpdate{tuple.Touch(tuple.MustParse(rel))})
+		})
+	}
+	visible := func(rev datastore.Revision, rel string) bool {
+		r := tuple.MustParse(rel)
+		it, err := ds.SnapshotReader(rev).QueryRelationships(ctx, datastore.RelationshipsFilter{
+			OptionalResourceType: r.Resource.ObjectType, OptionalResourceIds: []string{r.Resource.ObjectID},
+		})
+		require.NoError(t, err)
+		for _, err := range it {
+			require.NoError(t, err)
+			return true
+		}
+		return false
+	}
+
+	// How long a write takes here, to cancel across the whole of one.
+	start := time.Now()
+	for i := range 20 {
+		_, err := write(ctx, fmt.Sprintf("doc:warm%d#viewer@user:u", i))
+		require.NoError(t, err)
+	}
+	span := 2 * time.Since(start) / 20
+
+	failed := 0
+	for i := range 500 {
+		rel := fmt.Sprintf("doc:d%d#viewer@user:u", i)
+		cctx, cancel := context.WithCancel(ctx)
+		timer := time.AfterFunc(rand.N(span), cancel)
+		rev, err := write(cctx, rel)
+		timer.Stop()
+		cancel()
+		if err == nil {
+			require.True(t, visible(rev, rel), "write %d answered revision %v but is not visible at it", i, rev)
+		} else {
+			failed++
+		}
+		// The writer still works, and its commit makes everything
+		// committed before it visible.
+		next, nerr := write(ctx, fmt.Sprintf("doc:next%d#viewer@user:u", i))
+		require.NoError(t, nerr, "the write after write %d (which answered %v)", i, err)
+		if err != nil {
+			require.False(t, visible(next, rel), "write %d answered %v but was committed", i, err)
+		}
+	}
+	t.Logf("%d of 500 writes canceled in time to fail (span %s)", failed, span)
+	require.Positive(t, failed, "no cancellation landed inside a write: the test measured nothing")
+}
