@@ -1,5 +1,10 @@
 package sqlite
 
+import (
+	"context"
+	"fmt"
+)
+
 // ObserveQueries makes d call f with the SQL and arguments of every read it
 // runs (nil stops). For tests only.
 func ObserveQueries(d *Datastore, f func(query string, args []any)) {
@@ -13,3 +18,20 @@ func ObserveQueries(d *Datastore, f func(query string, args []any)) {
 // WriterCacheUsed returns the bytes of page cache the write connection
 // holds (SQLite's SQLITE_DBSTATUS_CACHE_USED). For tests only.
 func WriterCacheUsed(d *Datastore) (int, error) { return d.writerCacheUsed() }
+
+// LimitPages caps the database file at n pages on the write connection
+// (SQLite's max_page_count), so that writes beyond it fail as on a full
+// disk; 0 lifts the cap. For tests only.
+func LimitPages(ctx context.Context, d *Datastore, n int) error {
+	if n == 0 {
+		n = 0xfffffffe
+	}
+	_, err := d.writeConn.ExecContext(ctx, fmt.Sprintf(`PRAGMA max_page_count = %d`, n))
+	return err
+}
+
+// PageCount is the database file's size in pages, as the writer sees it.
+func PageCount(ctx context.Context, d *Datastore) (n int, err error) {
+	err = d.writeConn.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&n)
+	return n, err
+}

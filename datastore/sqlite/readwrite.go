@@ -145,7 +145,7 @@ func (d *Datastore) beginWrite(ctx context.Context) error {
 		return err
 	}
 	_, err := d.writeConn.ExecContext(context.WithoutCancel(ctx), `BEGIN IMMEDIATE`)
-	return wrapBusy(err)
+	return classify(err)
 }
 
 func (d *Datastore) commitWrite(ctx context.Context) error {
@@ -153,7 +153,7 @@ func (d *Datastore) commitWrite(ctx context.Context) error {
 		return err
 	}
 	_, err := d.writeConn.ExecContext(context.WithoutCancel(ctx), `COMMIT`)
-	return wrapBusy(err)
+	return classify(err)
 }
 
 // exec runs a statement on the write connection.
@@ -164,7 +164,7 @@ func (d *Datastore) exec(ctx context.Context, query string, args ...any) (sql.Re
 	}
 	defer release()
 	res, err := stmt.ExecContext(ctx, args...)
-	return res, wrapBusy(err)
+	return res, classify(err)
 }
 
 // rwt is a write transaction: a reader at the transaction's own revision
@@ -238,7 +238,7 @@ func (t *rwt) query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		release()
-		return nil, nil, wrapBusy(err)
+		return nil, nil, classify(err)
 	}
 	return rows, release, nil
 }
@@ -360,7 +360,7 @@ func (d *Datastore) queryRow(ctx context.Context, query string, args []any, dest
 		return err
 	}
 	defer release()
-	return wrapBusy(stmt.QueryRowContext(ctx, args...).Scan(dest...))
+	return classify(stmt.QueryRowContext(ctx, args...).Scan(dest...))
 }
 
 // retire ends the live version of rel: it is marked deleted at this

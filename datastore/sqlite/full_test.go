@@ -1,0 +1,130 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/authzed/spicedb/pkg/datastore"
+	"github.com/authzed/spicedb/pkg/tuple"
+
+	"github.com/spicegate/spicegate/datastore/sqlite"
+)
+
+// writeMany writes n relationships doc:PREFIX-i#viewer@user:u in one
+// transaction, each with a long ID so that they need pages.
+func writeMany(ctx context.Context, ds datastore.Datastore, prefix string, n int) (datastore.Revision, error) {
+	return ds.ReadWriteTx(ctx, func(ctx context.Context, rwt datastore.ReadWriteTransaction) error {
+		updates := make([]tuple.RelationshipUpdate, 0, n)
+		for i := range n {
+			updates = append(updates, tuple.Touch(tuple.MustParse(fmt.Sprintf("doc:%s-%d-%064d#viewer@user:u", prefix, i, i))))
+		}
+		return rwt.WriteRelationships(ctx, updates)
+	})
+}
+
+// requireFull checks that err is a full disk, told as such to SpiceDB's
+// clients.
+func requireFull(t *testing.T, err error) {
+	t.Helper()
+	require.ErrorIs(t, err, sqlite.ErrFull)
+	require.Equal(t, codes.ResourceExhausted, status.Code(err), "the gRPC status SpiceDB passes on: %v", err)
+	require.Contains(t, err.Error(), "disk is full")
+}
+
+// TestAFullDatabaseFailsWritesCleanly caps the file (SQLite's
+// max_page_count, which fails a write as a full disk does): a write that
+// needs more room fails with ErrFull and applies nothing, reads go on, and
+// once there is room again writes go on without a restart.
+func TestAFullDatabaseFailsWritesCleanly(t *testing.T) {
+	ctx := context.Background()
+	ds, err := sqlite.New(ctx, filepath.Join(t.TempDir(), "full.sqlite"))
+	require.NoError(t, err)
+	defer ds.Close()
+	kept := writeRels(t, ds, "doc:kept#viewer@user:alice")
+
+	pages, err := sqlite.PageCount(ctx, ds)
+	require.NoError(t, err)
+	require.NoError(t, sqlite.LimitPages(ctx, ds, pages))
+	_, err = writeMany(ctx, ds, "big", 2000)
+	requireFull(t, err)
+
+	head, err := ds.HeadRevision(ctx)
+	require.NoError(t, err)
+	require.True(t, head.Revision.Equal(kept), "the failed write moved the head")
+	require.Equal(t, []string{"doc:kept#viewer@user:alice"}, readRels(t, ds, head.Revision))
+
+	require.NoError(t, sqlite.LimitPages(ctx, ds, 0))
+	rev := writeRels(t, ds, "doc:after#viewer@user:bob")
+	require.Equal(t, []string{"doc:after#viewer@user:bob", "doc:kept#viewer@user:alice"}, readRels(t, ds, rev),
+		"nothing of the failed write, and the next one")
+}
+
+// TestAFullDiskFailsWritesCleanly puts the file on a small tmpfs and
+// writes until the disk is full, as a real disk fills: the writes that
+// failed left nothing, reads go on, writes go on once the disk has room
+// (no restart), and the file opens again holding exactly what was
+// acknowledged. Mounting needs root: the test is skipped without it,
+// unless SPICEGATE_TEST_MOUNT=1 (as .ci/run sets) makes that a failure.
+func TestAFullDiskFailsWritesCleanly(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
+		if os.Getenv("SPICEGATE_TEST_MOUNT") == "1" {
+			t.Fatalf("mount a tmpfs (SPICEGATE_TEST_MOUNT=1): %v: %s", err, out)
+		}
+		t.Skipf("cannot mount a tmpfs (needs root; SPICEGATE_TEST_MOUNT=1 makes this a failure): %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	ctx := context.Background()
+	path := filepath.Join(dir, "full.sqlite")
+	ds, err := sqlite.New(ctx, path)
+	require.NoError(t, err)
+
+	var acknowledged []string
+	full := false
+	for i := 0; i < 1000 && !full; i++ {
+		prefix := fmt.Sprintf("w%d", i)
+		_, err := writeMany(ctx, ds, prefix, 50)
+		if err != nil {
+			requireFull(t, err)
+			full = true
+			break
+		}
+		for j := range 50 {
+			acknowledged = append(acknowledged, fmt.Sprintf("doc:%s-%d-%064d#viewer@user:u", prefix, j, j))
+		}
+	}
+	require.True(t, full, "2 MiB never filled up")
+	head, err := ds.HeadRevision(ctx)
+	require.NoError(t, err)
+	slices.Sort(acknowledged)
+	require.Equal(t, acknowledged, readRels(t, ds, head.Revision), "reads go on, and see exactly what was acknowledged")
+
+	if out, err := exec.Command("mount", "-o", "remount,size=64m", dir).CombinedOutput(); err != nil {
+		t.Fatalf("grow the tmpfs: %v: %s", err, out)
+	}
+	rev := writeRels(t, ds, "doc:after#viewer@user:bob")
+	acknowledged = append(acknowledged, "doc:after#viewer@user:bob")
+	slices.Sort(acknowledged)
+	require.Equal(t, acknowledged, readRels(t, ds, rev), "writes go on once there is room, and the failed one left nothing")
+	require.NoError(t, ds.Close())
+
+	ds, err = sqlite.New(ctx, path)
+	require.NoError(t, err)
+	defer ds.Close()
+	head, err = ds.HeadRevision(ctx)
+	require.NoError(t, err)
+	require.Equal(t, acknowledged, readRels(t, ds, head.Revision), "the file, opened again")
+}
