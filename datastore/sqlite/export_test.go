@@ -35,3 +35,10 @@ func PageCount(ctx context.Context, d *Datastore) (n int, err error) {
 	err = d.writeConn.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&n)
 	return n, err
 }
+
+// LeaveTransactionOpen starts a transaction on the write connection and
+// leaves it open, as a path that failed to end one would. For tests only.
+func LeaveTransactionOpen(ctx context.Context, d *Datastore) error {
+	_, err := d.writeConn.ExecContext(ctx, `BEGIN`)
+	return err
+}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -127,4 +128,78 @@ func TestAFullDiskFailsWritesCleanly(t *testing.T) {
 	head, err = ds.HeadRevision(ctx)
 	require.NoError(t, err)
 	require.Equal(t, acknowledged, readRels(t, ds, head.Revision), "the file, opened again")
+}
+
+// TestAFailedStatementEndsTheTransaction: on a full disk SQLite rolls the
+// whole transaction back, so a caller that ignored the error and wrote on
+// would write outside any transaction, each statement applied at once
+// (a relationship at a revision that never commits, a changelog row that
+// later collides with the next transaction's: every write after failed).
+// After a failed statement every statement and the commit fail, with the
+// first error, and the file holds nothing of the transaction.
+func TestAFailedStatementEndsTheTransaction(t *testing.T) {
+	ctx := context.Background()
+	ds, err := sqlite.New(ctx, filepath.Join(t.TempDir(), "poisoned.sqlite"))
+	require.NoError(t, err)
+	defer ds.Close()
+	kept := writeRels(t, ds, "doc:kept#viewer@user:alice")
+
+	pages, err := sqlite.PageCount(ctx, ds)
+	require.NoError(t, err)
+	require.NoError(t, sqlite.LimitPages(ctx, ds, pages+2))
+	var full, after error
+	_, err = ds.ReadWriteTx(ctx, func(ctx context.Context, rwt datastore.ReadWriteTransaction) error {
+		touch := func(rel string) error {
+			return rwt.WriteRelationships(ctx, []tuple.RelationshipUpdate{tuple.Touch(tuple.MustParse(rel))})
+		}
+		require.NoError(t, touch("doc:a#viewer@user:u"))
+		for i := 0; i < 5000 && full == nil; i++ {
+			full = touch(fmt.Sprintf("doc:big-%d-%0200d#viewer@user:u", i, i))
+		}
+		after = touch("doc:b#viewer@user:u")
+		return nil // a caller that ignores both
+	})
+	requireFull(t, full)
+	requireFull(t, after)
+	requireFull(t, err)
+	require.NoError(t, sqlite.LimitPages(ctx, ds, 0))
+
+	head, err := ds.HeadRevision(ctx)
+	require.NoError(t, err)
+	require.True(t, head.Revision.Equal(kept), "the failed transaction moved the head")
+	require.Equal(t, []string{"doc:kept#viewer@user:alice"}, readRels(t, ds, head.Revision))
+	var rev datastore.Revision
+	for i := range 3 {
+		rev = writeRels(t, ds, fmt.Sprintf("doc:next%d#viewer@user:u", i))
+	}
+	require.Equal(t, []string{"doc:kept#viewer@user:alice", "doc:next0#viewer@user:u", "doc:next1#viewer@user:u", "doc:next2#viewer@user:u"},
+		readRels(t, ds, rev), "nothing of the failed transaction, even after later commits")
+	stats, err := ds.Statistics(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 4, stats.EstimatedRelationshipCount, "the relationship count")
+}
+
+// TestAFullDiskReachesSpiceDBsClients: through a real SpiceDB, a write on a
+// full file answers ResourceExhausted with the cause, not Unknown.
+func TestAFullDiskReachesSpiceDBsClients(t *testing.T) {
+	ctx := context.Background()
+	ds := newDatastore(t)
+	conn := startServer(t, ds)
+	writeSchema(t, conn)
+	pages, err := sqlite.PageCount(ctx, ds)
+	require.NoError(t, err)
+	require.NoError(t, sqlite.LimitPages(ctx, ds, pages))
+	var updates []*v1.RelationshipUpdate
+	for i := range 500 {
+		updates = append(updates, &v1.RelationshipUpdate{Operation: v1.RelationshipUpdate_OPERATION_TOUCH, Relationship: &v1.Relationship{
+			Resource: &v1.ObjectReference{ObjectType: "dataset", ObjectId: fmt.Sprintf("d%d-%0100d", i, i)}, Relation: "owner",
+			Subject: &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: "alice"}}}})
+	}
+	_, err = v1.NewPermissionsServiceClient(conn).WriteRelationships(ctx, &v1.WriteRelationshipsRequest{Updates: updates})
+	require.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
+	require.Contains(t, err.Error(), "disk is full")
+
+	require.NoError(t, sqlite.LimitPages(ctx, ds, 0))
+	_, err = v1.NewPermissionsServiceClient(conn).WriteRelationships(ctx, &v1.WriteRelationshipsRequest{Updates: updates})
+	require.NoError(t, err, "writes work again once there is room")
 }

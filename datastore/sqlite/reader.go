@@ -111,7 +111,7 @@ func (r *reader) queryAll(ctx context.Context, scan func(*sql.Rows) error, query
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return ctxErr(ctx, err)
+		return ctxErr(ctx, classify(err))
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
@@ -144,7 +145,17 @@ func (d *Datastore) beginWrite(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	_, err := d.writeConn.ExecContext(context.WithoutCancel(ctx), `BEGIN IMMEDIATE`)
+	ctx = context.WithoutCancel(ctx)
+	_, err := d.writeConn.ExecContext(ctx, `BEGIN IMMEDIATE`)
+	if err != nil && strings.Contains(err.Error(), "within a transaction") {
+		// A transaction left open (by a path that did not end it) would
+		// fail every write from now on. The caller holds the write lock,
+		// so nothing else uses the connection: what is left is a failed
+		// write's, and is rolled back.
+		d.cfg.logger.Error("sqlite datastore: the write connection was left inside a transaction; rolling it back", "error", err)
+		_, _ = d.writeConn.ExecContext(ctx, `ROLLBACK`)
+		_, err = d.writeConn.ExecContext(ctx, `BEGIN IMMEDIATE`)
+	}
 	return classify(err)
 }
 
@@ -184,6 +195,21 @@ type rwt struct {
 	newHash  *string
 	// defsWritten is set by a write to the namespaces or caveats table.
 	defsWritten bool
+	// failed is the first error of a statement of the transaction, but a
+	// primary key violation (create handles it) or no row: on some errors
+	// (a full disk, an I/O error, an interrupt) SQLite rolls the whole
+	// transaction back, and the statements after would run outside any
+	// transaction, each applied at once. So after it every statement and
+	// the commit fail, with it.
+	failed error
+}
+
+// check records err as the transaction's failure (see failed) and returns it.
+func (t *rwt) check(err error) error {
+	if err != nil && t.failed == nil && !isConstraintPrimaryKey(err) && !errors.Is(err, sql.ErrNoRows) {
+		t.failed = err
+	}
+	return err
 }
 
 var _ datastore.ReadWriteTransaction = (*rwt)(nil)
@@ -194,6 +220,9 @@ func (t *rwt) begin(ctx context.Context) error {
 	if t.began {
 		if t.finished {
 			return errors.New("sqlite datastore: transaction already finished")
+		}
+		if t.failed != nil {
+			return fmt.Errorf("sqlite datastore: an earlier statement of this transaction failed: %w", t.failed)
 		}
 		return nil
 	}
@@ -207,11 +236,11 @@ func (t *rwt) begin(ctx context.Context) error {
 	t.began = true
 	res, err := t.d.exec(ctx, `INSERT INTO transactions (timestamp, metadata) VALUES (?, ?)`, time.Now().UnixNano(), nilIfEmpty(t.metadata))
 	if err != nil {
-		return fmt.Errorf("start transaction: %w", err)
+		return fmt.Errorf("start transaction: %w", t.check(err))
 	}
 	id, err := res.LastInsertId()
 	if err != nil {
-		return err
+		return t.check(err)
 	}
 	t.txn = revision(id)
 	t.rev = t.txn
@@ -238,16 +267,29 @@ func (t *rwt) query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		release()
-		return nil, nil, classify(err)
+		return nil, nil, t.check(classify(err))
 	}
-	return rows, release, nil
+	// The caller closes the rows, then releases: an error met while
+	// reading them fails the transaction too.
+	return rows, func() {
+		if err := rows.Err(); err != nil {
+			t.check(classify(err))
+		}
+		release()
+	}, nil
 }
 
 func (t *rwt) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if err := t.begin(ctx); err != nil {
 		return nil, err
 	}
-	return t.d.exec(ctx, query, args...)
+	res, err := t.d.exec(ctx, query, args...)
+	return res, t.check(err)
+}
+
+// queryRow is the Datastore's queryRow, inside the transaction.
+func (t *rwt) queryRow(ctx context.Context, query string, args []any, dest ...any) error {
+	return t.check(t.d.queryRow(ctx, query, args, dest...))
 }
 
 // abort rolls back a transaction that did not commit.
@@ -261,18 +303,21 @@ func (t *rwt) abort() {
 }
 
 func (t *rwt) commit(ctx context.Context) (datastore.Revision, error) {
+	if t.failed != nil {
+		return datastore.NoRevision, fmt.Errorf("sqlite datastore: a statement of this transaction failed, so it is not committed: %w", t.failed)
+	}
 	if err := t.flushChanges(ctx); err != nil {
 		return datastore.NoRevision, err
 	}
 	if t.relDelta != 0 {
-		if _, err := t.d.exec(ctx, `UPDATE metadata SET value = CAST(value AS INTEGER) + ? WHERE key = 'relationship_count'`, t.relDelta); err != nil {
+		if _, err := t.exec(ctx, `UPDATE metadata SET value = CAST(value AS INTEGER) + ? WHERE key = 'relationship_count'`, t.relDelta); err != nil {
 			return datastore.NoRevision, err
 		}
 	}
 	// The commit timestamp: never before the previous one, so that
 	// timestamps order transactions as IDs do.
 	ts := max(time.Now().UnixNano(), t.d.lastTS+1)
-	if _, err := t.d.exec(ctx, `UPDATE transactions SET timestamp = ? WHERE id = ?`, ts, int64(t.txn)); err != nil {
+	if _, err := t.exec(ctx, `UPDATE transactions SET timestamp = ? WHERE id = ?`, ts, int64(t.txn)); err != nil {
 		return datastore.NoRevision, err
 	}
 	if err := t.d.commitWrite(ctx); err != nil {
@@ -342,7 +387,7 @@ func (t *rwt) liveRelationship(ctx context.Context, rel tuple.Relationship) (tup
 	}
 	var row relRow
 	var created int64
-	err := t.d.queryRow(ctx, liveRelSQL, pkArgs(rel), append(row.dest(), &created)...)
+	err := t.queryRow(ctx, liveRelSQL, pkArgs(rel), append(row.dest(), &created)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return tuple.Relationship{}, 0, false, nil
 	}
@@ -663,7 +708,7 @@ func (t *rwt) retireDefinition(ctx context.Context, table, name string) (bool, [
 	t.defsWritten = true
 	var created int64
 	var data []byte
-	err := t.d.queryRow(ctx, `SELECT created_txn, definition FROM `+table+` WHERE name = ? AND deleted_txn = 9223372036854775807`,
+	err := t.queryRow(ctx, `SELECT created_txn, definition FROM `+table+` WHERE name = ? AND deleted_txn = 9223372036854775807`,
 		[]any{name}, &created, &data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil, nil
@@ -787,7 +832,7 @@ func (t *rwt) counter(ctx context.Context, name string) (created revision, filte
 		return 0, nil, false, err
 	}
 	var c int64
-	err = t.d.queryRow(ctx, `SELECT created_txn, filter FROM counters WHERE name = ? AND deleted_txn = 9223372036854775807`, []any{name}, &c, &filter)
+	err = t.queryRow(ctx, `SELECT created_txn, filter FROM counters WHERE name = ? AND deleted_txn = 9223372036854775807`, []any{name}, &c, &filter)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil, false, nil
 	}
