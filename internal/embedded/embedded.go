@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -74,6 +75,9 @@ type Config struct {
 	MaxConns int
 	// PresharedKey authenticates API calls; required.
 	PresharedKey string
+	// Logger receives the SQLite datastore's warnings (a failed garbage
+	// collection, a write connection recovered); nil discards them.
+	Logger *slog.Logger
 	// DispatchCache bounds SpiceDB's cache of check results ("64MiB",
 	// "5%" of the memory); empty is DefaultDispatchCache. SpiceDB's own
 	// default, 30% of the machine's memory, suits a dedicated SpiceDB
@@ -134,6 +138,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	openFile := func(path string, extra ...sqlite.Option) error {
 		sopts := extra
+		if cfg.Logger != nil {
+			sopts = append(sopts, sqlite.WithLogger(cfg.Logger))
+		}
 		if cfg.GCWindow > 0 {
 			sopts = append(sopts, sqlite.WithGCWindow(cfg.GCWindow))
 			// Collect at least twice a window, so that a short window

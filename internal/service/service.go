@@ -247,7 +247,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 		}
 		ecfg := embedded.Config{
 			Engine: cfg.DatastoreEngine, ConnURI: cfg.DatastoreURI, GRPCListener: grpcListener, PresharedKey: cfg.PresharedKey,
-			GCWindow: cfg.DatastoreGCWindow, DispatchCache: cfg.DispatchCache, MaxConns: cfg.GRPCMaxConns,
+			GCWindow: cfg.DatastoreGCWindow, DispatchCache: cfg.DispatchCache, MaxConns: cfg.GRPCMaxConns, Logger: log,
 		}
 		switch cfg.DatastoreEngine {
 		case embedded.EngineSQLite:
