@@ -30,11 +30,7 @@ func TestACanceledWriteIsAllOrNothing(t *testing.T) {
 	require.NoError(t, err)
 	defer ds.Close()
 
-	write := func(ctx context.Context, rel string) (datastore.Revision, error) {
-		return ds.ReadWriteTx(ctx, func(ctx context.Context, rwt datastore.ReadWriteTransaction) error {
-			return rwt.WriteRelationships(ctx, []tuple.RelationshipUpdate{tuple.Touch(tuple.MustParse(rel))})
-		})
-	}
+	write := func(ctx context.Context, rel string) (datastore.Revision, error) { return touchRels(ctx, ds, rel) }
 	visible := func(rev datastore.Revision, rel string) bool {
 		r := tuple.MustParse(rel)
 		it, err := ds.SnapshotReader(rev).QueryRelationships(ctx, datastore.RelationshipsFilter{

@@ -25,15 +25,20 @@ import (
 	"github.com/spicegate/spicegate/datastore/sqlite"
 )
 
-func writeRels(t *testing.T, ds datastore.Datastore, rels ...string) datastore.Revision {
-	t.Helper()
-	rev, err := ds.ReadWriteTx(context.Background(), func(ctx context.Context, rwt datastore.ReadWriteTransaction) error {
-		var updates []tuple.RelationshipUpdate
+// touchRels touches rels in one write transaction.
+func touchRels(ctx context.Context, ds datastore.Datastore, rels ...string) (datastore.Revision, error) {
+	return ds.ReadWriteTx(ctx, func(ctx context.Context, rwt datastore.ReadWriteTransaction) error {
+		updates := make([]tuple.RelationshipUpdate, 0, len(rels))
 		for _, r := range rels {
 			updates = append(updates, tuple.Touch(tuple.MustParse(r)))
 		}
 		return rwt.WriteRelationships(ctx, updates)
 	})
+}
+
+func writeRels(t *testing.T, ds datastore.Datastore, rels ...string) datastore.Revision {
+	t.Helper()
+	rev, err := touchRels(context.Background(), ds, rels...)
 	require.NoError(t, err)
 	return rev
 }

@@ -23,13 +23,20 @@ import (
 // writeMany writes n relationships doc:PREFIX-i#viewer@user:u in one
 // transaction, each with a long ID so that they need pages.
 func writeMany(ctx context.Context, ds datastore.Datastore, prefix string, n int) (datastore.Revision, error) {
-	return ds.ReadWriteTx(ctx, func(ctx context.Context, rwt datastore.ReadWriteTransaction) error {
-		updates := make([]tuple.RelationshipUpdate, 0, n)
-		for i := range n {
-			updates = append(updates, tuple.Touch(tuple.MustParse(fmt.Sprintf("doc:%s-%d-%064d#viewer@user:u", prefix, i, i))))
-		}
-		return rwt.WriteRelationships(ctx, updates)
-	})
+	rels := make([]string, n)
+	for i := range rels {
+		rels[i] = fmt.Sprintf("doc:%s-%d-%064d#viewer@user:u", prefix, i, i)
+	}
+	return touchRels(ctx, ds, rels...)
+}
+
+// capFile caps ds's file at room pages more than it holds now (SQLite's
+// max_page_count, which fails a write as a full disk does).
+func capFile(t *testing.T, ds *sqlite.Datastore, room int) {
+	t.Helper()
+	pages, err := sqlite.PageCount(context.Background(), ds)
+	require.NoError(t, err)
+	require.NoError(t, sqlite.LimitPages(context.Background(), ds, pages+room))
 }
 
 // requireFull checks that err is a full disk, told as such to SpiceDB's
@@ -47,15 +54,11 @@ func requireFull(t *testing.T, err error) {
 // once there is room again writes go on without a restart.
 func TestAFullDatabaseFailsWritesCleanly(t *testing.T) {
 	ctx := context.Background()
-	ds, err := sqlite.New(ctx, filepath.Join(t.TempDir(), "full.sqlite"))
-	require.NoError(t, err)
-	defer ds.Close()
+	ds := newDatastore(t)
 	kept := writeRels(t, ds, "doc:kept#viewer@user:alice")
 
-	pages, err := sqlite.PageCount(ctx, ds)
-	require.NoError(t, err)
-	require.NoError(t, sqlite.LimitPages(ctx, ds, pages))
-	_, err = writeMany(ctx, ds, "big", 2000)
+	capFile(t, ds, 0)
+	_, err := writeMany(ctx, ds, "big", 2000)
 	requireFull(t, err)
 
 	head, err := ds.HeadRevision(ctx)
@@ -139,16 +142,12 @@ func TestAFullDiskFailsWritesCleanly(t *testing.T) {
 // first error, and the file holds nothing of the transaction.
 func TestAFailedStatementEndsTheTransaction(t *testing.T) {
 	ctx := context.Background()
-	ds, err := sqlite.New(ctx, filepath.Join(t.TempDir(), "poisoned.sqlite"))
-	require.NoError(t, err)
-	defer ds.Close()
+	ds := newDatastore(t)
 	kept := writeRels(t, ds, "doc:kept#viewer@user:alice")
 
-	pages, err := sqlite.PageCount(ctx, ds)
-	require.NoError(t, err)
-	require.NoError(t, sqlite.LimitPages(ctx, ds, pages+2))
+	capFile(t, ds, 2)
 	var full, after error
-	_, err = ds.ReadWriteTx(ctx, func(ctx context.Context, rwt datastore.ReadWriteTransaction) error {
+	_, err := ds.ReadWriteTx(ctx, func(ctx context.Context, rwt datastore.ReadWriteTransaction) error {
 		touch := func(rel string) error {
 			return rwt.WriteRelationships(ctx, []tuple.RelationshipUpdate{tuple.Touch(tuple.MustParse(rel))})
 		}
@@ -186,16 +185,14 @@ func TestAFullDiskReachesSpiceDBsClients(t *testing.T) {
 	ds := newDatastore(t)
 	conn := startServer(t, ds)
 	writeSchema(t, conn)
-	pages, err := sqlite.PageCount(ctx, ds)
-	require.NoError(t, err)
-	require.NoError(t, sqlite.LimitPages(ctx, ds, pages))
+	capFile(t, ds, 0)
 	var updates []*v1.RelationshipUpdate
 	for i := range 500 {
 		updates = append(updates, &v1.RelationshipUpdate{Operation: v1.RelationshipUpdate_OPERATION_TOUCH, Relationship: &v1.Relationship{
 			Resource: &v1.ObjectReference{ObjectType: "dataset", ObjectId: fmt.Sprintf("d%d-%0100d", i, i)}, Relation: "owner",
 			Subject: &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: "alice"}}}})
 	}
-	_, err = v1.NewPermissionsServiceClient(conn).WriteRelationships(ctx, &v1.WriteRelationshipsRequest{Updates: updates})
+	_, err := v1.NewPermissionsServiceClient(conn).WriteRelationships(ctx, &v1.WriteRelationshipsRequest{Updates: updates})
 	require.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
 	require.Contains(t, err.Error(), "disk is full")
 
