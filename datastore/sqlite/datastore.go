@@ -35,9 +35,10 @@ type Datastore struct {
 	cfg  config
 	lock *fileLock
 
-	writeDB    *sql.DB   // the write connection's pool (of one)
-	writeConn  *sql.Conn // the write connection: every write runs on it
-	readDB     *sql.DB   // cfg.maxReadConns query-only connections
+	writeDB    *sql.DB       // the write connection's pool (of one)
+	writeConn  *sql.Conn     // the write connection: every write runs on it
+	readDB     *sql.DB       // cfg.maxReadConns query-only connections
+	readSlots  chan struct{} // one place per read connection (acquireRead)
 	readStmts  *stmtCache
 	writeStmts *stmtCache
 
@@ -114,12 +115,13 @@ func New(ctx context.Context, path string, opts ...Option) (*Datastore, error) {
 		return nil, err
 	}
 	d := &Datastore{
-		path:     abs,
-		cfg:      cfg,
-		lock:     lock,
-		writeSem: make(chan struct{}, 1),
-		closing:  make(chan struct{}),
-		notify:   make(chan struct{}),
+		path:      abs,
+		cfg:       cfg,
+		lock:      lock,
+		writeSem:  make(chan struct{}, 1),
+		readSlots: make(chan struct{}, cfg.maxReadConns),
+		closing:   make(chan struct{}),
+		notify:    make(chan struct{}),
 	}
 	if err := d.open(ctx); err != nil {
 		d.closeDBs()
@@ -439,6 +441,28 @@ const maxCachedStatements = 512
 func newStmtCache(db preparer) *stmtCache {
 	return &stmtCache{db: db, m: make(map[string]*sql.Stmt)}
 }
+
+// acquireRead takes a read connection's place, or gives up when ctx ends.
+// database/sql's pool would wait for a connection too, but under the
+// read's own context, which seeks do not give it (poolQuerier.query). The
+// places are as many as the pool's connections; the few reads made
+// outside readers (readiness, revisions) hold a connection for one short
+// statement, so a read with a place waits for a connection at most that
+// long.
+func (d *Datastore) acquireRead(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
+	}
+	select {
+	case d.readSlots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// releaseRead gives back the place acquireRead took.
+func (d *Datastore) releaseRead() { <-d.readSlots }
 
 // get returns the prepared statement for query, and a function the caller
 // calls when done with it (which closes it if it could not be cached).

@@ -344,6 +344,16 @@ func wantsSubjectIndex(filter datastore.RelationshipsFilter) bool {
 	return sel.OptionalSubjectType != "" && len(sel.OptionalSubjectIds) > 0
 }
 
+// seeks reports whether a read names the rows it wants by key: resources
+// by type and IDs (the primary key), or subjects by type and IDs (the
+// subject index). SQLite reaches such a read's first row by seeking, so it
+// runs without an interrupt on its context (poolQuerier.query): what it
+// visits before that row is bounded by the relationships of the resources
+// or subjects it names.
+func seeks(filter datastore.RelationshipsFilter) bool {
+	return filter.OptionalResourceType != "" && len(filter.OptionalResourceIds) > 0 || wantsSubjectIndex(filter)
+}
+
 // buildRelQuery returns the SQL and arguments of a relationship read.
 func buildRelQuery(rev revision, now time.Time, filter datastore.RelationshipsFilter, order options.SortOrder,
 	after, beforeOrEqual options.Cursor, limit *uint64, skipExpiration bool,

@@ -255,7 +255,9 @@ func nilIfEmpty(b []byte) any {
 }
 
 // query runs a read of the transaction (the reader's querier).
-func (t *rwt) query(ctx context.Context, query string, args ...any) (*sql.Rows, func(), error) {
+// query runs a read inside the transaction. Seeks keep their interrupt
+// here: a write's statements all run under its context (cancel_test.go).
+func (t *rwt) query(ctx context.Context, _ bool, query string, args ...any) (*sql.Rows, func(), error) {
 	if err := t.begin(ctx); err != nil {
 		return nil, nil, err
 	}

@@ -224,13 +224,16 @@ func (w *watcher) emit(ctx context.Context, after, upTo revision) (revision, err
 }
 
 func (w *watcher) query(ctx context.Context, scan func(*sql.Rows) error, query string, args ...any) error {
-	rows, release, err := poolQuerier{w.d}.query(ctx, query, args...)
+	rows, release, err := poolQuerier{w.d}.query(ctx, false, query, args...)
 	if err != nil {
 		return w.queryErr(ctx, err)
 	}
 	defer release()
 	defer rows.Close()
 	for rows.Next() {
+		if err := ctx.Err(); err != nil {
+			return w.queryErr(ctx, err)
+		}
 		if err := scan(rows); err != nil {
 			return w.queryErr(ctx, err)
 		}
