@@ -445,10 +445,11 @@ func newStmtCache(db preparer) *stmtCache {
 // acquireRead takes a read connection's place, or gives up when ctx ends.
 // database/sql's pool would wait for a connection too, but under the
 // read's own context, which seeks do not give it (poolQuerier.query). The
-// places are as many as the pool's connections; the few reads made
-// outside readers (readiness, revisions) hold a connection for one short
-// statement, so a read with a place waits for a connection at most that
-// long.
+// places are as many as the pool's connections. The reads made outside
+// readers (revisions, readiness, statistics, the collector's bounds, the
+// watch's start) take no place but hold a connection for one short indexed
+// statement each, so a read with a place waits for a connection, without
+// its context, at most about that long.
 func (d *Datastore) acquireRead(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return context.Cause(ctx)

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -195,6 +196,15 @@ func (q *relQuery) subjectSelectors(selectors []datastore.SubjectsSelector) {
 		q.vary(colSubjectNamespace)
 		q.vary(colSubjectObjectID)
 		q.vary(colSubjectRelation)
+		// Selectors of one subject type that all name their IDs (a check
+		// of a subject and of the type's wildcard) also get the union of
+		// their keys as a plain condition, which SQLite seeks: from an OR
+		// alone it would read every subject under the resource.
+		if typ, ids, ok := sameTypeIDs(selectors); ok {
+			q.and(colSubjectNamespace+" = ?", typ)
+			q.where = append(q.where, q.in(colSubjectObjectID, ids))
+			q.vary(colSubjectObjectID)
+		}
 	}
 	ors := make([]string, 0, len(selectors))
 	for _, sel := range selectors {
@@ -233,6 +243,24 @@ func (q *relQuery) subjectSelectors(selectors []datastore.SubjectsSelector) {
 		ors = append(ors, "("+strings.Join(ands, " AND ")+")")
 	}
 	q.where = append(q.where, "("+strings.Join(ors, " OR ")+")")
+}
+
+// sameTypeIDs returns the subject type of selectors and the IDs they name,
+// each once, when they all name one type and IDs.
+func sameTypeIDs(selectors []datastore.SubjectsSelector) (string, []string, bool) {
+	typ := selectors[0].OptionalSubjectType
+	var ids []string
+	for _, sel := range selectors {
+		if sel.OptionalSubjectType == "" || sel.OptionalSubjectType != typ || len(sel.OptionalSubjectIds) == 0 {
+			return "", nil, false
+		}
+		for _, id := range sel.OptionalSubjectIds {
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return typ, ids, true
 }
 
 func (q *relQuery) notExpired(now time.Time) {
@@ -344,14 +372,59 @@ func wantsSubjectIndex(filter datastore.RelationshipsFilter) bool {
 	return sel.OptionalSubjectType != "" && len(sel.OptionalSubjectIds) > 0
 }
 
-// seeks reports whether a read names the rows it wants by key: resources
-// by type and IDs (the primary key), or subjects by type and IDs (the
-// subject index). SQLite reaches such a read's first row by seeking, so it
-// runs without an interrupt on its context (poolQuerier.query): what it
-// visits before that row is bounded by the relationships of the resources
-// or subjects it names.
-func seeks(filter datastore.RelationshipsFilter) bool {
-	return filter.OptionalResourceType != "" && len(filter.OptionalResourceIds) > 0 || wantsSubjectIndex(filter)
+// seeks reports whether SQLite reaches a read's rows by seeking to them:
+// every row it visits before the first it returns is a version (dead,
+// expired or future) of a row the read names, never a row of another
+// subject or resource, and no sort precedes the first row. Such a read runs
+// without an interrupt on its context (poolQuerier.query). Two shapes, with
+// no caveat or expiration filter (which could skip any number of rows):
+//   - the primary key: resource type, IDs and relation, and either no
+//     subject selector (every subject of those resources is wanted) or
+//     selectors naming subjects of one type by IDs (subjectSelectors seeks
+//     their union); in resource order;
+//   - the subject index: one selector naming its subjects by type, IDs and
+//     one subject relation, and the resource type and relation (the index
+//     orders resources by relation, then ID: without both, the subject
+//     order sorts); in subject order.
+//
+// Not seeks, among others: SpiceDB's read of subject sets (no subject
+// named), a subject's reads in resource order (sorted first).
+// explain_test.go checks every shape this admits against SQLite's plans.
+func seeks(filter datastore.RelationshipsFilter, order options.SortOrder) bool {
+	if filter.OptionalCaveatNameFilter.Option != datastore.CaveatFilterOptionNone ||
+		filter.OptionalExpirationOption != datastore.ExpirationFilterOptionNone ||
+		filter.OptionalResourceIDPrefix != "" {
+		return false
+	}
+	order = effectiveOrder(filter, order)
+	sels := filter.OptionalSubjectsSelectors
+	if filter.OptionalResourceType != "" && len(filter.OptionalResourceIds) > 0 && filter.OptionalResourceRelation != "" {
+		if order != options.ByResource && order != options.Unsorted {
+			return false
+		}
+		if len(sels) == 0 {
+			return true
+		}
+		_, _, ok := sameTypeIDs(sels)
+		return ok
+	}
+	if !wantsSubjectIndex(filter) || order != options.BySubject && order != options.Unsorted {
+		return false
+	}
+	rf := sels[0].RelationFilter
+	oneRelation := rf.IncludeEllipsisRelation != (rf.NonEllipsisRelation != "") && !rf.OnlyNonEllipsisRelations
+	return oneRelation && filter.OptionalResourceType != "" && filter.OptionalResourceRelation != ""
+}
+
+// effectiveOrder resolves ChooseEfficient: the order of the read's index.
+func effectiveOrder(filter datastore.RelationshipsFilter, order options.SortOrder) options.SortOrder {
+	if order != options.ChooseEfficient {
+		return order
+	}
+	if wantsSubjectIndex(filter) {
+		return options.BySubject
+	}
+	return options.ByResource
 }
 
 // buildRelQuery returns the SQL and arguments of a relationship read.
@@ -366,12 +439,7 @@ func buildRelQuery(rev revision, now time.Time, filter datastore.RelationshipsFi
 	if subjectIndex {
 		q.index = indexBySubject
 	}
-	if order == options.ChooseEfficient {
-		order = options.ByResource
-		if subjectIndex {
-			order = options.BySubject
-		}
-	}
+	order = effectiveOrder(filter, order)
 	if !skipExpiration {
 		q.notExpired(now)
 	}

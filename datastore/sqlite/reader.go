@@ -129,6 +129,10 @@ func (r *reader) run(ctx context.Context, seek bool, scan func(*sql.Rows) error,
 	}
 	rows, release, err := r.q.query(ctx, seek, query, args...)
 	if err != nil {
+		if r.d.closed.Load() {
+			// Close ran while the read waited for a connection.
+			return ErrClosed
+		}
 		return ctxErr(ctx, err)
 	}
 	defer release()
@@ -199,7 +203,7 @@ func (r *reader) QueryRelationships(ctx context.Context, filter datastore.Relati
 	if err != nil {
 		return nil, err
 	}
-	return r.readRelationships(ctx, seeks(filter), query, args, o.Limit)
+	return r.readRelationships(ctx, seeks(filter, o.Sort), query, args, o.Limit)
 }
 
 // ReverseQueryRelationships reads the relationships of the subjects matching
@@ -220,7 +224,7 @@ func (r *reader) ReverseQueryRelationships(ctx context.Context, subjectsFilter d
 	if err != nil {
 		return nil, err
 	}
-	return r.readRelationships(ctx, seeks(filter), query, args, o.LimitForReverse)
+	return r.readRelationships(ctx, seeks(filter, o.SortForReverse), query, args, o.LimitForReverse)
 }
 
 // definition rows of the namespaces and caveats tables; ns or caveat is

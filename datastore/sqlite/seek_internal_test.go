@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,30 +17,115 @@ import (
 )
 
 // TestSeeks lists which reads run without an interrupt on their context:
-// those that name their resources or their subjects by type and IDs.
+// those SQLite reaches by seeking (see seeks). The reads of a check, a
+// bulk check and a lookup are; the shapes an attacker's review found to
+// scan (the read of subject sets, a subject's reads in resource order) are
+// not; a check with a wildcard seeks its two subjects (subjectSelectors).
 func TestSeeks(t *testing.T) {
 	user := datastore.SubjectsSelector{OptionalSubjectType: "user", OptionalSubjectIds: []string{"alice"}}
+	ellipsis := datastore.SubjectsSelector{OptionalSubjectType: "user", OptionalSubjectIds: []string{"alice"},
+		RelationFilter: datastore.SubjectRelationFilter{}.WithEllipsisRelation()}
+	wildcard := datastore.SubjectsSelector{OptionalSubjectType: "user", OptionalSubjectIds: []string{"*"},
+		RelationFilter: datastore.SubjectRelationFilter{}.WithEllipsisRelation()}
+	subjectSets := datastore.SubjectsSelector{RelationFilter: datastore.SubjectRelationFilter{}.WithOnlyNonEllipsisRelations()}
+	docs := datastore.RelationshipsFilter{OptionalResourceType: "doc", OptionalResourceIds: []string{"a", "b"}, OptionalResourceRelation: "viewer"}
+	with := func(f datastore.RelationshipsFilter, sels ...datastore.SubjectsSelector) datastore.RelationshipsFilter {
+		f.OptionalSubjectsSelectors = sels
+		return f
+	}
 	for name, tc := range map[string]struct {
 		filter datastore.RelationshipsFilter
+		order  options.SortOrder
 		seeks  bool
 	}{
-		"resources by type and IDs": {datastore.RelationshipsFilter{OptionalResourceType: "doc", OptionalResourceIds: []string{"a", "b"}}, true},
-		"and relation and subject": {datastore.RelationshipsFilter{OptionalResourceType: "doc", OptionalResourceIds: []string{"a"},
-			OptionalResourceRelation: "viewer", OptionalSubjectsSelectors: []datastore.SubjectsSelector{user}}, true},
-		"subjects by type and IDs": {datastore.RelationshipsFilter{OptionalResourceType: "doc",
-			OptionalSubjectsSelectors: []datastore.SubjectsSelector{user}}, true},
-		"a resource type":            {datastore.RelationshipsFilter{OptionalResourceType: "doc"}, false},
-		"a type and relation":        {datastore.RelationshipsFilter{OptionalResourceType: "doc", OptionalResourceRelation: "viewer"}, false},
-		"an ID prefix":               {datastore.RelationshipsFilter{OptionalResourceType: "doc", OptionalResourceIDPrefix: "a"}, false},
-		"IDs without a type":         {datastore.RelationshipsFilter{OptionalResourceIds: []string{"a"}}, false},
-		"subjects by type only":      {datastore.RelationshipsFilter{OptionalSubjectsSelectors: []datastore.SubjectsSelector{{OptionalSubjectType: "user"}}}, false},
-		"two subject selectors":      {datastore.RelationshipsFilter{OptionalSubjectsSelectors: []datastore.SubjectsSelector{user, user}}, false},
-		"a caveat name, no resource": {datastore.RelationshipsFilter{OptionalCaveatNameFilter: datastore.WithCaveatName("c")}, false},
+		"a tupleset read (arrow)":          {docs, options.Unsorted, true},
+		"a check's direct subject":         {with(docs, ellipsis), options.Unsorted, true},
+		"the same, in resource order":      {with(docs, ellipsis), options.ByResource, true},
+		"a lookup's reverse read":          {datastore.RelationshipsFilter{OptionalResourceType: "doc", OptionalResourceRelation: "viewer", OptionalSubjectsSelectors: []datastore.SubjectsSelector{ellipsis}}, options.BySubject, true},
+		"a check with a wildcard":          {with(docs, ellipsis, wildcard), options.Unsorted, true},
+		"subjects of two types":            {with(docs, ellipsis, datastore.SubjectsSelector{OptionalSubjectType: "team", OptionalSubjectIds: []string{"x"}}), options.Unsorted, false},
+		"a check's subject sets":           {with(docs, subjectSets), options.Unsorted, false},
+		"resources without their relation": {datastore.RelationshipsFilter{OptionalResourceType: "doc", OptionalResourceIds: []string{"a"}}, options.Unsorted, false},
+		"resources in subject order":       {with(docs, ellipsis), options.BySubject, false},
+		"a caveat filter": {func() datastore.RelationshipsFilter {
+			f := docs
+			f.OptionalCaveatNameFilter = datastore.WithCaveatName("c")
+			return f
+		}(), options.Unsorted, false},
+		"a subject, any subject relation":    {datastore.RelationshipsFilter{OptionalResourceType: "doc", OptionalSubjectsSelectors: []datastore.SubjectsSelector{user}}, options.ChooseEfficient, false},
+		"a subject in resource order":        {datastore.RelationshipsFilter{OptionalResourceType: "doc", OptionalResourceRelation: "viewer", OptionalSubjectsSelectors: []datastore.SubjectsSelector{ellipsis}}, options.ByResource, false},
+		"a resource relation without a type": {datastore.RelationshipsFilter{OptionalResourceRelation: "viewer", OptionalSubjectsSelectors: []datastore.SubjectsSelector{ellipsis}}, options.BySubject, false},
+		"a resource type":                    {datastore.RelationshipsFilter{OptionalResourceType: "doc"}, options.Unsorted, false},
+		"an ID prefix":                       {datastore.RelationshipsFilter{OptionalResourceType: "doc", OptionalResourceIDPrefix: "a"}, options.Unsorted, false},
 	} {
 		t.Run(name, func(t *testing.T) {
-			require.Equal(t, tc.seeks, seeks(tc.filter))
+			require.Equal(t, tc.seeks, seeks(tc.filter, tc.order))
 		})
 	}
+}
+
+// TestSeeksSeek explains every read shape seeks admits, among generated
+// combinations of filters and orders, on a file with data: SQLite's plan
+// must search (never scan), never sort, and reach the subject's columns of
+// the key when the read names subjects.
+func TestSeeksSeek(t *testing.T) {
+	d, rev := newSeekTestDatastore(t, 20)
+	selectors := [][]datastore.SubjectsSelector{nil}
+	for _, rf := range []datastore.SubjectRelationFilter{{}, datastore.SubjectRelationFilter{}.WithEllipsisRelation(),
+		datastore.SubjectRelationFilter{}.WithNonEllipsisRelation("member"), datastore.SubjectRelationFilter{}.WithEllipsisRelation().WithNonEllipsisRelation("member"),
+		datastore.SubjectRelationFilter{}.WithOnlyNonEllipsisRelations()} {
+		for _, ids := range [][]string{nil, {"alice"}, {"alice", "bob", "carol"}} {
+			sel := datastore.SubjectsSelector{OptionalSubjectType: "user", OptionalSubjectIds: ids, RelationFilter: rf}
+			wild := datastore.SubjectsSelector{OptionalSubjectType: "user", OptionalSubjectIds: []string{"*"}, RelationFilter: datastore.SubjectRelationFilter{}.WithEllipsisRelation()}
+			selectors = append(selectors, []datastore.SubjectsSelector{sel}, []datastore.SubjectsSelector{sel, sel}, []datastore.SubjectsSelector{sel, wild})
+		}
+	}
+	explained := 0
+	for _, typ := range []string{"", "doc"} {
+		for _, ids := range [][]string{nil, {"001"}, {"001", "002", "003"}} {
+			for _, rel := range []string{"", "viewer"} {
+				for _, sels := range selectors {
+					for _, order := range []options.SortOrder{options.ChooseEfficient, options.Unsorted, options.ByResource, options.BySubject} {
+						filter := datastore.RelationshipsFilter{OptionalResourceType: typ, OptionalResourceIds: ids,
+							OptionalResourceRelation: rel, OptionalSubjectsSelectors: sels}
+						if !seeks(filter, order) {
+							continue
+						}
+						query, args, err := buildRelQuery(rev.(revision), time.Now(), filter, order, nil, nil, nil, false)
+						require.NoError(t, err)
+						plan := explainPlan(t, d, query, args)
+						for _, step := range plan {
+							require.False(t, strings.HasPrefix(step, "SCAN"), "%+v %v scans: %v\n%s", filter, order, plan, query)
+							require.NotContains(t, step, "TEMP B-TREE", "%+v %v sorts: %v\n%s", filter, order, plan, query)
+						}
+						joined := strings.Join(plan, " | ")
+						if len(sels) > 0 {
+							require.Contains(t, joined, "subject_object_id=", "%+v %v does not seek its subject: %v", filter, order, plan)
+						}
+						explained++
+					}
+				}
+			}
+		}
+	}
+	require.Greater(t, explained, 20)
+	t.Logf("%d seek shapes explained", explained)
+}
+
+func explainPlan(t *testing.T, d *Datastore, query string, args []any) []string {
+	t.Helper()
+	rows, err := d.readDB.Query("EXPLAIN QUERY PLAN "+query, args...)
+	require.NoError(t, err, query)
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		require.NoError(t, rows.Scan(&id, &parent, &notused, &detail))
+		plan = append(plan, detail)
+	}
+	require.NoError(t, rows.Err())
+	return plan
 }
 
 func newSeekTestDatastore(t *testing.T, docs int) (*Datastore, datastore.Revision) {
@@ -69,7 +155,7 @@ func TestAReadStopsBetweenRowsWhenItsContextEnds(t *testing.T) {
 		ids[i] = fmt.Sprintf("%03d", i)
 	}
 	for name, filter := range map[string]datastore.RelationshipsFilter{
-		"seek":     {OptionalResourceType: "doc", OptionalResourceIds: ids},
+		"seek":     {OptionalResourceType: "doc", OptionalResourceIds: ids, OptionalResourceRelation: "viewer"},
 		"not seek": {OptionalResourceType: "doc"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -79,13 +165,13 @@ func TestAReadStopsBetweenRowsWhenItsContextEnds(t *testing.T) {
 
 			// The whole read first: the filter matches the 50 rows.
 			scanned := 0
-			require.NoError(t, r.run(context.Background(), seeks(filter), func(*sql.Rows) error { scanned++; return nil }, query, args...))
+			require.NoError(t, r.run(context.Background(), seeks(filter, options.ByResource), func(*sql.Rows) error { scanned++; return nil }, query, args...))
 			require.Equal(t, 50, scanned)
 
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			scanned = 0
-			err = r.run(ctx, seeks(filter), func(*sql.Rows) error {
+			err = r.run(ctx, seeks(filter, options.ByResource), func(*sql.Rows) error {
 				scanned++
 				if scanned == 3 {
 					cancel()
