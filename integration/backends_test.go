@@ -3,8 +3,11 @@
 package integration
 
 import (
+	"net/url"
 	"path/filepath"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // deployment is a running Spicegate on one backend: the SpiceDB gRPC API
@@ -35,8 +38,26 @@ const (
 // SpiceDB on PostgreSQL.
 func embeddedOnPostgres(t *testing.T) *deployment {
 	t.Helper()
+	return embeddedOnPostgresURI(t, freshDatabase(t))
+}
+
+// embeddedOnPostgresPrepared is backend 6: embeddedOnPostgres with pgx's
+// cache of prepared statements (default_query_exec_mode=cache_statement in
+// the URI, which SpiceDB leaves as given instead of its own "exec"): the
+// setting the README's PostgreSQL section offers for a dedicated database.
+func embeddedOnPostgresPrepared(t *testing.T) *deployment {
+	t.Helper()
+	u, err := url.Parse(freshDatabase(t))
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("default_query_exec_mode", "cache_statement")
+	u.RawQuery = q.Encode()
+	return embeddedOnPostgresURI(t, u.String())
+}
+
+func embeddedOnPostgresURI(t *testing.T, db string) *deployment {
+	t.Helper()
 	spicegate, _ := build(t)
-	db := freshDatabase(t)
 	migrate := start(t, "spicegate migrate", spicegate, nil, "migrate", "--datastore-conn-uri", db)
 	<-migrate.done
 	if migrate.cmd.ProcessState.ExitCode() != 0 {
@@ -166,4 +187,5 @@ var backends = []struct {
 	{"dispatch-cluster", dispatchCluster},
 	{"embedded-sqlite", embeddedOnFile},
 	{"embedded-memory", embeddedInMemory},
+	{"embedded-postgres-prepared", embeddedOnPostgresPrepared},
 }

@@ -14,8 +14,9 @@ bench_setup() {
 # start_serve ENGINE DB_NAME OUT GRPC HTTP
 # KEY [serve flags...] starts `$sg serve` on a fresh store of ENGINE (the
 # SQLite file $OUT/sg.db, or the PostgreSQL database DB_NAME, dropped and
-# created again), logging to $OUT/serve-ENGINE.log, sets $pid, kills it on
-# exit, and returns once its HTTP API is ready.
+# created again; $PG_PARAMS, e.g. '&default_query_exec_mode=cache_statement',
+# is appended to its URI), logging to $OUT/serve-ENGINE.log, sets $pid,
+# kills it on exit, and returns once its HTTP API is ready.
 start_serve() {
 	local engine=$1 db=$2 out=$3 grpc=$4 http=$5 key=$6
 	shift 6
@@ -24,7 +25,7 @@ start_serve() {
 	sqlite) rm -f "$out"/sg.db*; args+=(--datastore-path "$out/sg.db") ;;
 	postgres)
 		su postgres -c "psql -qc 'DROP DATABASE IF EXISTS $db' -c 'CREATE DATABASE $db OWNER spicegate'"
-		args+=(--datastore-conn-uri "postgres://spicegate:spicegate@127.0.0.1:5432/$db?sslmode=disable" --datastore-migrate) ;;
+		args+=(--datastore-conn-uri "postgres://spicegate:spicegate@127.0.0.1:5432/$db?sslmode=disable${PG_PARAMS:-}" --datastore-migrate) ;;
 	esac
 	"$sg" serve --no-seed --grpc-addr "$grpc" --http-addr "$http" --preshared-key "$key" "${args[@]}" "$@" \
 		>"$out/serve-$engine.log" 2>&1 &
