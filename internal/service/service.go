@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -255,6 +256,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 				return nil, err
 			}
 			log.Info("datastore file", "path", ecfg.Path)
+		case embedded.EnginePostgres:
+			if !strings.Contains(cfg.DatastoreURI, "default_query_exec_mode") {
+				log.Info("PostgreSQL in SpiceDB's default query mode (every query parsed and planned again); " +
+					"without a transaction-mode pooler, default_query_exec_mode=cache_statement in the URI prepares them: README, On PostgreSQL")
+			}
 		case embedded.EngineMemory:
 			if ecfg.GCWindow == 0 {
 				ecfg.GCWindow = MemoryGCWindow
