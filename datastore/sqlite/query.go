@@ -389,7 +389,7 @@ func wantsSubjectIndex(filter datastore.RelationshipsFilter) bool {
 //
 // Not seeks, among others: SpiceDB's read of subject sets (no subject
 // named), a subject's reads in resource order (sorted first).
-// explain_test.go checks every shape this admits against SQLite's plans.
+// TestSeeksSeek checks every shape this admits against SQLite's plans.
 func seeks(filter datastore.RelationshipsFilter, order options.SortOrder) bool {
 	if filter.OptionalCaveatNameFilter.Option != datastore.CaveatFilterOptionNone ||
 		filter.OptionalExpirationOption != datastore.ExpirationFilterOptionNone ||

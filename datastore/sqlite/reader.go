@@ -16,7 +16,7 @@ import (
 
 // querier runs the SQL of a reader: on the read pool for snapshot readers,
 // inside the write transaction for ReadWriteTransaction. A seek is a read
-// that names the rows it wants by key (see seeks).
+// SQLite reaches by seeking to its rows (see seeks).
 type querier interface {
 	query(ctx context.Context, seek bool, query string, args ...any) (*sql.Rows, func(), error)
 }
@@ -31,11 +31,11 @@ type poolQuerier struct{ d *Datastore }
 // the driver watches it from a goroutine of its own for the statement's
 // first step, and database/sql watches it from another for the rows' life.
 // Two goroutines per read, four reads per dataset check, each waking the
-// other processor: 6% of the server's CPU per check, and 7% of a
+// other processor: 12% of the server's CPU per check, and 4-7% of a
 // sequential check's latency (BENCHMARKS.md). A seek reaches its first row
-// through an index, so the interrupt had little to stop; the end of ctx is
-// still honoured before the read (acquireRead) and between its rows
-// (queryAll). Other reads, whose first step may scan, keep the interrupt.
+// by seeking, so the interrupt had little to stop; the end of ctx is still
+// honoured before the read (acquireRead) and between its rows (reader.run).
+// Other reads, whose first step may scan or sort, keep the interrupt.
 func (p poolQuerier) query(ctx context.Context, seek bool, query string, args ...any) (*sql.Rows, func(), error) {
 	p.d.observed(query, args)
 	if err := p.d.acquireRead(ctx); err != nil {
