@@ -226,17 +226,8 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 
 func explain(t *testing.T, db *sql.DB, q capturedQuery) []string {
 	t.Helper()
-	rows, err := db.Query("EXPLAIN QUERY PLAN "+q.sql, q.args...)
+	plan, err := sqlite.QueryPlan(db, q.sql, q.args...)
 	require.NoError(t, err, q.sql)
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		require.NoError(t, rows.Scan(&id, &parent, &notused, &detail))
-		plan = append(plan, detail)
-	}
-	require.NoError(t, rows.Err())
 	return plan
 }
 

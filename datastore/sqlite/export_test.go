@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 )
 
@@ -41,4 +42,24 @@ func PageCount(ctx context.Context, d *Datastore) (n int, err error) {
 func LeaveTransactionOpen(ctx context.Context, d *Datastore) error {
 	_, err := d.writeConn.ExecContext(ctx, `BEGIN`)
 	return err
+}
+
+// QueryPlan returns the detail lines of SQLite's EXPLAIN QUERY PLAN of
+// query on db. For tests only.
+func QueryPlan(db *sql.DB, query string, args ...any) ([]string, error) {
+	rows, err := db.Query("EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			return nil, err
+		}
+		plan = append(plan, detail)
+	}
+	return plan, rows.Err()
 }

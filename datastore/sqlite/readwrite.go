@@ -254,9 +254,9 @@ func nilIfEmpty(b []byte) any {
 	return b
 }
 
-// query runs a read of the transaction (the reader's querier).
-// query runs a read inside the transaction. Seeks keep their interrupt
-// here: a write's statements all run under its context (cancel_test.go).
+// query runs a read inside the transaction (the reader's querier). Seeks
+// keep their interrupt here: a write's statements all run under its
+// context (cancel_test.go).
 func (t *rwt) query(ctx context.Context, _ bool, query string, args ...any) (*sql.Rows, func(), error) {
 	if err := t.begin(ctx); err != nil {
 		return nil, nil, err

@@ -114,17 +114,8 @@ func TestSeeksSeek(t *testing.T) {
 
 func explainPlan(t *testing.T, d *Datastore, query string, args []any) []string {
 	t.Helper()
-	rows, err := d.readDB.Query("EXPLAIN QUERY PLAN "+query, args...)
+	plan, err := QueryPlan(d.readDB, query, args...)
 	require.NoError(t, err, query)
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		require.NoError(t, rows.Scan(&id, &parent, &notused, &detail))
-		plan = append(plan, detail)
-	}
-	require.NoError(t, rows.Err())
 	return plan
 }
 
