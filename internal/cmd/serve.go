@@ -1,12 +1,14 @@
 package cmd
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 
 	"github.com/spicegate/spicegate/internal/embedded"
 	"github.com/spicegate/spicegate/internal/httpapi"
+	"github.com/spicegate/spicegate/internal/procs"
 	"github.com/spicegate/spicegate/internal/service"
 )
 
@@ -41,9 +44,35 @@ func tuneGC(getenv func(string) string) (percent int, fromEnv bool) {
 	return defaultGCPercent, false
 }
 
+// adaptProcs starts, unless turned off or GOMAXPROCS is set, the
+// controller that runs the process on one processor while it is lightly
+// loaded (package procs: why, and the measurements behind its bounds). It
+// stops when ctx ends; the returned channel closes then (nil when it did
+// not start).
+func adaptProcs(ctx context.Context, on bool, getenv func(string) string, log *slog.Logger) (done <-chan struct{}) {
+	switch {
+	case !on:
+		log.Info("processors", "gomaxprocs", runtime.GOMAXPROCS(0), "adaptive", false)
+		return nil
+	case getenv("GOMAXPROCS") != "":
+		log.Info("processors", "gomaxprocs", runtime.GOMAXPROCS(0), "adaptive", false, "from_env", true)
+		return nil
+	}
+	log.Info("processors", "gomaxprocs", runtime.GOMAXPROCS(0), "adaptive", true,
+		"one_below_cores", procs.DefaultDown, "all_above_cores", procs.DefaultUp)
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		if err := procs.Run(ctx, procs.Config{}, log); err != nil {
+			log.Warn("processors: not adapting", "error", err)
+		}
+	}()
+	return ended
+}
+
 func registerServeCmd(root *cobra.Command) {
 	cfg := service.Config{}
-	var noSeed bool
+	var noSeed, adaptiveProcs bool
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the authorization service: SpiceDB's gRPC API and Spicegate's HTTP API",
@@ -65,6 +94,7 @@ Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			gc, fromEnv := tuneGC(os.Getenv)
 			log.Info("garbage collector", "gogc", gc, "from_env", fromEnv)
+			adaptProcs(cmd.Context(), adaptiveProcs, os.Getenv, log)
 			if noSeed {
 				cfg.Seed = ""
 			}
@@ -108,6 +138,7 @@ Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`
 	f.StringSliceVar(&cfg.HTTPTokens, "http-token", nil, "service tokens of the HTTP API as SCOPE:SECRET, SCOPE one of check (reads), act (writes for a verified actor), admin (also system writes and the audit stream); a bare SECRET is admin; repeat or comma-separate for several (an admin token is generated and printed once when empty)")
 	f.StringVar(&cfg.Seed, "seed", "demo", `seed to load at start into an empty store: "demo", a seed file, or "" for none`)
 	f.BoolVar(&noSeed, "no-seed", false, "load no seed")
+	f.BoolVar(&adaptiveProcs, "adaptive-procs", true, "run Go's scheduler on one processor while the process uses under 0.3 of a core (about 22% less CPU per request, and less memory), on all of them within 0.1 s of a load above 0.6; false, or a GOMAXPROCS environment variable: a fixed count")
 	f.BoolVar(&cfg.SeedNonEmpty, "seed-non-empty", false, "load the seed even into a store that holds data (it restores what it lists, undoing deletions of those relationships)")
 	f.StringVar(&cfg.SupportUser, "support-user", "support", "the vendor support account every organization lists (and the only one who may act as it is an admin token)")
 	f.BoolVar(&cfg.AllowSchemaRemovals, "allow-schema-removals", false, "apply a schema that removes definitions, relations or permissions")
