@@ -9,9 +9,14 @@
 # server's CPU time and its resident memory.
 #   bash scripts/bench-ab.sh old=/tmp/spicegate-old new=/tmp/spicegate 'gogc100=/tmp/spicegate GOGC=100'
 #   MIX=add_member=1,remove_member=1,create_token=1,delete_token=1,create_invite=1 RATE=50 bash scripts/bench-ab.sh ...
-# A variant is NAME=BINARY, then ENV=VALUE settings for its serve. The
-# load tool is built from this tree; the lines are also in $OUT/results.txt.
-# Figures and their reading: BENCHMARKS.md.
+# A variant is NAME=BINARY, then ENV=VALUE settings for its serve (every
+# serve flag is a SPICEGATE_ variable too). ENGINE=postgres runs them on
+# PostgreSQL instead (the database spicegate_ab, created again; bash
+# scripts/postgres.sh first), with $PG_PARAMS appended to the URI:
+#   ENGINE=postgres PG_PARAMS='&default_query_exec_mode=cache_statement' RATE=1000 \
+#     bash scripts/bench-ab.sh r20=/tmp/sg 'r4=/tmp/sg SPICEGATE_DATASTORE_CONN_POOL_READ_MAX_OPEN=4'
+# The load tool is built from this tree; the lines are also in
+# $OUT/results.txt. Figures and their reading: BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/serve-engine.sh
@@ -20,7 +25,14 @@ ROUNDS=${ROUNDS:-3}
 RATE=${RATE:-800}
 DURATION=${DURATION:-10s}
 MIX=${MIX:-check=1}
+ENGINE=${ENGINE:-sqlite}
 bench_setup bench-ab
+case $ENGINE in
+sqlite) store=(--datastore-path "$OUT/sg.db") ;;
+postgres) store=(--datastore-engine postgres --datastore-conn-uri
+	"postgres://spicegate:spicegate@127.0.0.1:5432/spicegate_ab?sslmode=disable${PG_PARAMS:-}") ;;
+*) echo "ENGINE is sqlite or postgres" >&2; exit 2 ;;
+esac
 grpc=127.0.0.1:15751 http=127.0.0.1:15780 key=benchab token=benchab0123456789
 hz=$(getconf CLK_TCK)
 pid=
@@ -29,7 +41,7 @@ trap '[[ -z $pid ]] || kill $pid 2>/dev/null || true' EXIT
 serve() { # BINARY [ENV=VALUE...]: serve on the file; sets $pid
 	local bin=$1
 	shift
-	env "$@" "$bin" serve --no-seed --datastore-path "$OUT/sg.db" --grpc-addr $grpc --http-addr $http \
+	env "$@" "$bin" serve --no-seed "${store[@]}" --grpc-addr $grpc --http-addr $http \
 		--preshared-key $key --http-token admin:$token >"$OUT/serve.log" 2>&1 &
 	pid=$!
 	for _ in $(seq 1 120); do curl -fsS "http://$http/readyz" >/dev/null 2>&1 && return; sleep 0.5; done
@@ -39,12 +51,15 @@ serve() { # BINARY [ENV=VALUE...]: serve on the file; sets $pid
 stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
 
 rm -f "$OUT"/sg.db*
-serve "$sg"
+if [[ $ENGINE == postgres ]]; then
+	su postgres -c "psql -qc 'DROP DATABASE IF EXISTS spicegate_ab' -c 'CREATE DATABASE spicegate_ab OWNER spicegate'"
+fi
+serve "$sg" SPICEGATE_DATASTORE_MIGRATE=true
 echo "== loading the data"
 "$sg" loadtest --setup --spicedb-endpoint $grpc --preshared-key $key "${SCALE[@]}" --rate 1 --duration 1s >/dev/null
 stop
 rm -f "$OUT/results.txt"
-{ date -u +"date %Y-%m-%dT%H:%M:%SZ"; echo "host $(nproc) cores; $MIX at $RATE/s for $DURATION; ${SCALE[*]}"; } | tee "$OUT/meta.txt"
+{ date -u +"date %Y-%m-%dT%H:%M:%SZ"; echo "host $(nproc) cores; $ENGINE; $MIX at $RATE/s for $DURATION; ${SCALE[*]}"; } | tee "$OUT/meta.txt"
 seed=1000
 for round in $(seq 1 "$ROUNDS"); do
 	for variant in "$@"; do

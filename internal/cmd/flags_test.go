@@ -37,3 +37,11 @@ func TestREADMEListsEveryServeFlag(t *testing.T) {
 	})
 	assert.Empty(t, documented, "the README documents flags serve does not have")
 }
+
+// A negative quantization window is refused before anything starts.
+func TestServeRefusesANegativeQuantization(t *testing.T) {
+	root := &cobra.Command{Use: "spicegate", SilenceUsage: true, SilenceErrors: true}
+	registerServeCmd(root)
+	root.SetArgs([]string{"serve", "--datastore-revision-quantization-interval", "-1s"})
+	assert.ErrorContains(t, root.ExecuteContext(t.Context()), "datastore-revision-quantization-interval must not be negative")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -73,6 +74,7 @@ func adaptProcs(ctx context.Context, on bool, getenv func(string) string, log *s
 func registerServeCmd(root *cobra.Command) {
 	cfg := service.Config{}
 	var noSeed, adaptiveProcs bool
+	var quantization time.Duration
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the authorization service: SpiceDB's gRPC API and Spicegate's HTTP API",
@@ -91,12 +93,18 @@ datastore, for comparisons only (unindexed, and it never frees a revision).
 Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if quantization < 0 {
+				return errors.New("datastore-revision-quantization-interval must not be negative (0: none)")
+			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			gc, fromEnv := tuneGC(os.Getenv)
 			log.Info("garbage collector", "gogc", gc, "from_env", fromEnv)
 			adaptProcs(cmd.Context(), adaptiveProcs, os.Getenv, log)
 			if noSeed {
 				cfg.Seed = ""
+			}
+			if cfg.RevisionQuantization = quantization; quantization == 0 {
+				cfg.RevisionQuantization = -1 // the flag's 0, as SpiceDB's: none
 			}
 			if cfg.SpiceDBEndpoint != "" && !cmd.Flags().Changed("seed") {
 				cfg.Seed = "" // never seed a shared cluster unasked
@@ -130,6 +138,9 @@ Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`
 	f.StringVar(&cfg.DispatchCache, "dispatch-cache", embedded.DefaultDispatchCache, "bound of the embedded SpiceDB's check-result cache, e.g. 256MiB or 5% of the memory (SpiceDB's own default, 30%, suits a dedicated server)")
 	f.DurationVar(&cfg.DatastoreGCWindow, "datastore-gc-window", 0, "how long old revisions are kept, for exact snapshots and resuming the audit stream (default 24h; 10m on memory)")
 	f.StringVar(&cfg.DatastoreURI, "datastore-conn-uri", "", "PostgreSQL connection URI, e.g. postgres://spicegate:secret@127.0.0.1:5432/spicegate")
+	f.IntVar(&cfg.PostgresReadConns, "datastore-conn-pool-read-max-open", 0, "PostgreSQL connections for reads, kept open (postgres; default SpiceDB's 20)")
+	f.IntVar(&cfg.PostgresWriteConns, "datastore-conn-pool-write-max-open", 0, "PostgreSQL connections for writes, kept open (postgres; default SpiceDB's 10)")
+	f.DurationVar(&quantization, "datastore-revision-quantization-interval", embedded.DefaultRevisionQuantization, "window to which minimize_latency reads round their revision, to share cached results: they may miss writes up to that old; 0: none (embedded SpiceDB)")
 	f.BoolVar(&cfg.Migrate, "datastore-migrate", false, "run SpiceDB's datastore migrations (postgres) before starting")
 	f.StringVar(&cfg.SpiceDBEndpoint, "spicedb-endpoint", "", "host:port of an external SpiceDB to use instead of the embedded one")
 	f.StringVar(&cfg.SpiceDBKey, "spicedb-key", "", "the external SpiceDB's preshared key")
@@ -138,7 +149,7 @@ Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`
 	f.StringSliceVar(&cfg.HTTPTokens, "http-token", nil, "service tokens of the HTTP API as SCOPE:SECRET, SCOPE one of check (reads), act (writes for a verified actor), admin (also system writes and the audit stream); a bare SECRET is admin; repeat or comma-separate for several (an admin token is generated and printed once when empty)")
 	f.StringVar(&cfg.Seed, "seed", "demo", `seed to load at start into an empty store: "demo", a seed file, or "" for none`)
 	f.BoolVar(&noSeed, "no-seed", false, "load no seed")
-	f.BoolVar(&adaptiveProcs, "adaptive-procs", true, "run Go's scheduler on one processor while the process uses under 0.3 of a core (about 22% less CPU per request, and less memory), on all of them within 0.1 s of a load above 0.6; false, or a GOMAXPROCS environment variable: a fixed count")
+	f.BoolVar(&adaptiveProcs, "adaptive-procs", true, "run Go's scheduler on one processor while the process uses under 0.3 of a core (about 20% less CPU per request), on all of them once it uses more than 0.6 or goroutines wait 5 ms for the processor; false, or a GOMAXPROCS environment variable: a fixed count")
 	f.BoolVar(&cfg.SeedNonEmpty, "seed-non-empty", false, "load the seed even into a store that holds data (it restores what it lists, undoing deletions of those relationships)")
 	f.StringVar(&cfg.SupportUser, "support-user", "support", "the vendor support account every organization lists (and the only one who may act as it is an admin token)")
 	f.BoolVar(&cfg.AllowSchemaRemovals, "allow-schema-removals", false, "apply a schema that removes definitions, relations or permissions")

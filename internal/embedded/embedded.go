@@ -83,7 +83,21 @@ type Config struct {
 	// default, 30% of the machine's memory, suits a dedicated SpiceDB
 	// server, not one process among others.
 	DispatchCache string
+	// RevisionQuantization is the window to which reads at
+	// minimize_latency round their revision down, so that they share
+	// SpiceDB's cached results (and see writes up to that late): 0 is
+	// DefaultRevisionQuantization, a negative value none (every such read
+	// at the newest revision).
+	RevisionQuantization time.Duration
+	// PostgresReadConns and PostgresWriteConns size SpiceDB's PostgreSQL
+	// connection pools, each kept open at its size (EnginePostgres only);
+	// 0 is SpiceDB's default, 20 and 10.
+	PostgresReadConns, PostgresWriteConns int
 }
+
+// DefaultRevisionQuantization is SpiceDB's default quantization window,
+// which every engine of the embedded SpiceDB keeps.
+const DefaultRevisionQuantization = 5 * time.Second
 
 // StreamWorkers is how many goroutines of the embedded SpiceDB serve gRPC
 // calls one after another (more calls at once get goroutines of their own).
@@ -123,6 +137,20 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.GCWindow > 0 {
 		ds.GCWindow = cfg.GCWindow
 	}
+	quantization := cfg.RevisionQuantization
+	switch {
+	case quantization == 0:
+		quantization = DefaultRevisionQuantization
+	case quantization < 0:
+		quantization = 0
+	}
+	ds.RevisionQuantization = quantization
+	if cfg.PostgresReadConns > 0 {
+		ds.ReadConnPool.MaxOpenConns, ds.ReadConnPool.MinOpenConns = cfg.PostgresReadConns, cfg.PostgresReadConns
+	}
+	if cfg.PostgresWriteConns > 0 {
+		ds.WriteConnPool.MaxOpenConns, ds.WriteConnPool.MinOpenConns = cfg.PostgresWriteConns, cfg.PostgresWriteConns
+	}
 	var opts []server.ConfigOption
 	var file *sqlite.Datastore
 	var tempDir string
@@ -137,7 +165,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}
 	openFile := func(path string, extra ...sqlite.Option) error {
-		sopts := extra
+		sopts := append([]sqlite.Option{sqlite.WithRevisionQuantization(quantization)}, extra...)
 		if cfg.Logger != nil {
 			sopts = append(sopts, sqlite.WithLogger(cfg.Logger))
 		}

@@ -2,6 +2,7 @@ package embedded_test
 
 import (
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -149,4 +150,48 @@ func TestMemDBEngineIsSpiceDBs(t *testing.T) {
 	t.Cleanup(func() { _ = srv.Stop() })
 	assert.Nil(t, srv.Datastore(), "memdb is not the SQLite datastore")
 	touch(t, writeSchema(t, srv), v1.RelationshipUpdate_OPERATION_TOUCH, "d1")
+}
+
+// RevisionQuantization reaches the datastore of every engine: with none, a
+// minimize_latency check right after a write sees it; with a window,
+// writes after the first of an interval stay unseen by such checks until
+// the next interval (past the store's first interval, in which both engines
+// advertise the newest revision).
+func TestRevisionQuantizationReachesTheDatastore(t *testing.T) {
+	for _, engine := range []string{embedded.EngineMemory, embedded.EngineMemDB} {
+		for _, tc := range []struct {
+			name         string
+			quantization time.Duration
+			allSeen      bool
+		}{{"none", -1, true}, {"500ms", 500 * time.Millisecond, false}} {
+			t.Run(engine+"/"+tc.name, func(t *testing.T) {
+				srv, err := embedded.Start(t.Context(), embedded.Config{PresharedKey: "k", Engine: engine, RevisionQuantization: tc.quantization})
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = srv.Stop() })
+				conn := writeSchema(t, srv)
+				perms := v1.NewPermissionsServiceClient(conn)
+				time.Sleep(tc.quantization + 100*time.Millisecond) // past the store's first interval
+				seen := 0
+				const writes = 10
+				for i := range writes {
+					doc := fmt.Sprintf("d%d", i)
+					touch(t, conn, v1.RelationshipUpdate_OPERATION_TOUCH, doc)
+					resp, err := perms.CheckPermission(t.Context(), &v1.CheckPermissionRequest{
+						Consistency: &v1.Consistency{Requirement: &v1.Consistency_MinimizeLatency{MinimizeLatency: true}},
+						Resource:    &v1.ObjectReference{ObjectType: "doc", ObjectId: doc}, Permission: "view",
+						Subject: &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: "alice"}},
+					})
+					require.NoError(t, err)
+					if resp.GetPermissionship() == v1.CheckPermissionResponse_PERMISSIONSHIP_HAS_PERMISSION {
+						seen++
+					}
+				}
+				if tc.allSeen {
+					assert.Equal(t, writes, seen, "without quantization every check reads the newest revision")
+				} else {
+					assert.Less(t, seen, writes, "with quantization, checks read an interval's first revision")
+				}
+			})
+		}
+	}
 }

@@ -1,10 +1,13 @@
 package procs_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,7 +43,7 @@ func TestControllerDecisions(t *testing.T) {
 			assert.False(t, c.One(), "a controller starts on every processor")
 			for i, s := range tc.steps {
 				used := time.Duration(s.cores * float64(iv))
-				assert.Equal(t, s.one, c.Observe(used, iv), "after step %d (%.2f cores)", i+1, s.cores)
+				assert.Equal(t, s.one, c.Observe(used, iv, 0), "after step %d (%.2f cores)", i+1, s.cores)
 				assert.Equal(t, s.one, c.One())
 			}
 		})
@@ -52,18 +55,18 @@ func TestControllerAveragesOverTheElapsedTime(t *testing.T) {
 	// long quiet gap with a little CPU reads as quiet, and counts in full
 	// toward Hold.
 	c := procs.NewController(procs.Config{Up: 0.6, Down: 0.3, Hold: time.Second})
-	assert.True(t, c.Observe(250*time.Millisecond, 2*time.Second), "0.125 cores for 2 s: one processor")
-	assert.False(t, c.Observe(700*time.Millisecond, time.Second), "0.7 cores: every processor")
-	assert.False(t, c.Observe(0, 0), "no elapsed time changes nothing")
+	assert.True(t, c.Observe(250*time.Millisecond, 2*time.Second, 0), "0.125 cores for 2 s: one processor")
+	assert.False(t, c.Observe(700*time.Millisecond, time.Second, 0), "0.7 cores: every processor")
+	assert.False(t, c.Observe(0, 0, 0), "no elapsed time changes nothing")
 }
 
 func TestADownNotBelowUpIsHalfOfUp(t *testing.T) {
 	// Down 0.8 above Up 0.4 would let a load of 0.5 cores switch to one
 	// processor after every Hold and back at the next interval.
 	c := procs.NewController(procs.Config{Up: 0.4, Down: 0.8, Hold: time.Second})
-	assert.False(t, c.Observe(500*time.Millisecond, time.Second), "0.5 cores: above Up, not calm")
-	assert.False(t, c.Observe(300*time.Millisecond, time.Second), "0.3 cores: above Down, now 0.2")
-	assert.True(t, c.Observe(100*time.Millisecond, time.Second), "0.1 cores for Hold: one processor")
+	assert.False(t, c.Observe(500*time.Millisecond, time.Second, 0), "0.5 cores: above Up, not calm")
+	assert.False(t, c.Observe(300*time.Millisecond, time.Second, 0), "0.3 cores: above Down, now 0.2")
+	assert.True(t, c.Observe(100*time.Millisecond, time.Second, 0), "0.1 cores for Hold: one processor")
 }
 
 func TestConfigDefaults(t *testing.T) {
@@ -71,17 +74,41 @@ func TestConfigDefaults(t *testing.T) {
 	iv := procs.DefaultInterval
 	n := int(procs.DefaultHold / iv)
 	for i := 1; i < n; i++ {
-		require.False(t, c.Observe(0, iv), "interval %d of %d", i, n)
+		require.False(t, c.Observe(0, iv, 0), "interval %d of %d", i, n)
 	}
-	assert.True(t, c.Observe(0, iv), "one processor after DefaultHold of quiet")
-	assert.True(t, c.Observe(time.Duration(procs.DefaultUp*float64(iv)), iv), "exactly DefaultUp keeps one")
-	assert.False(t, c.Observe(time.Duration((procs.DefaultUp+0.01)*float64(iv)), iv), "above DefaultUp: every processor")
+	assert.True(t, c.Observe(0, iv, 0), "one processor after DefaultHold of quiet")
+	// DefaultWindow is five intervals: one busy interval among quiet ones
+	// is not a load; a window's worth above DefaultUp is.
+	at := func(cores float64) time.Duration { return time.Duration(cores * float64(iv)) }
+	assert.True(t, c.Observe(at(1), iv, 0), "one busy interval: 0.2 cores over the window")
+	for range 5 {
+		require.True(t, c.Observe(0, iv, 0), "quiet again")
+	}
+	for range 4 {
+		require.True(t, c.Observe(at(procs.DefaultUp), iv, 0))
+	}
+	assert.True(t, c.Observe(at(procs.DefaultUp), iv, 0), "exactly DefaultUp over the window keeps one")
+	assert.False(t, c.Observe(at(procs.DefaultUp+0.1), iv, 0), "above DefaultUp over the window: every processor")
+}
+
+func TestWaitsForTheProcessorGiveEveryProcessor(t *testing.T) {
+	iv := 20 * time.Millisecond
+	c := procs.NewController(procs.Config{Interval: iv, Hold: 3 * iv})
+	for range 3 {
+		c.Observe(0, iv, 5)
+	}
+	require.True(t, c.One(), "waits on every processor do not keep the process there")
+	assert.True(t, c.Observe(0, iv, 1), "one sampled long wait is a hiccup")
+	assert.False(t, c.Observe(time.Millisecond, iv, 2), "two in one interval: a queue, at 0.05 cores")
 }
 
 // TestRunFollowsTheProcessLoad runs the controller on this process's real
 // CPU time and scheduler: spinning goroutines give it every processor, quiet
 // takes it to one, and the end of Run gives the runtime its default back.
 func TestRunFollowsTheProcessLoad(t *testing.T) {
+	original := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(original) })
+	runtime.SetDefaultGOMAXPROCS() // what Run gives back, whatever -cpu or GOMAXPROCS set for the test
 	all := runtime.GOMAXPROCS(0)
 	if all < 2 {
 		t.Skipf("the runtime's default is %d processor here: nothing to adapt", all)
@@ -89,19 +116,28 @@ func TestRunFollowsTheProcessLoad(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- procs.Run(ctx, procs.Config{Interval: 20 * time.Millisecond, Hold: 200 * time.Millisecond},
-			slog.New(slog.NewTextHandler(io.Discard, nil)))
+		done <- procs.Run(ctx, procs.Config{Hold: 200 * time.Millisecond}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
+	stop := make(chan struct{})
 	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
 		cancel()
-		require.NoError(t, <-done)
+		err := <-done
+		if errors.Is(err, procs.ErrUnsupported) {
+			t.Skip("no CPU time on this platform")
+		}
+		require.NoError(t, err)
 		assert.Equal(t, all, runtime.GOMAXPROCS(0), "Run's end restores the default")
 	}()
 
 	require.Eventually(t, func() bool { return runtime.GOMAXPROCS(0) == 1 }, 10*time.Second, 5*time.Millisecond,
 		"a quiet process runs on one processor")
+	assert.ErrorIs(t, procs.Run(ctx, procs.Config{}, slog.New(slog.DiscardHandler)), procs.ErrRunning)
 
-	stop := make(chan struct{})
 	for range 2 {
 		go func() {
 			for {
@@ -121,4 +157,45 @@ func TestRunFollowsTheProcessLoad(t *testing.T) {
 	close(stop)
 	require.Eventually(t, func() bool { return runtime.GOMAXPROCS(0) == 1 }, 10*time.Second, 5*time.Millisecond,
 		"and one again once quiet")
+}
+
+// Something else setting GOMAXPROCS ends the adaptation, and its count
+// stays.
+func TestRunStopsWhenSomethingElseSetsTheCount(t *testing.T) {
+	original := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(original) })
+	runtime.SetDefaultGOMAXPROCS()
+	if runtime.GOMAXPROCS(0) < 3 {
+		runtime.GOMAXPROCS(3) // the test sets 2 below: the two must differ
+	}
+	var logs syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- procs.Run(t.Context(), procs.Config{}, slog.New(slog.NewTextHandler(&logs, nil))) }()
+	time.Sleep(3 * procs.DefaultInterval)
+	runtime.GOMAXPROCS(2)
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run went on adapting")
+	}
+	assert.Equal(t, 2, runtime.GOMAXPROCS(0), "the count something else set")
+	assert.Contains(t, logs.String(), "no longer adapting")
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

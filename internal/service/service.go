@@ -53,6 +53,16 @@ type Config struct {
 	// DispatchCache bounds the embedded SpiceDB's check-result cache
 	// (e.g. "128MiB" or "5%"); empty is embedded.DefaultDispatchCache.
 	DispatchCache string
+	// RevisionQuantization is the window to which reads at minimize_latency
+	// round their revision (embedded mode): they share cached results, and
+	// may miss writes up to that old. 0 is
+	// embedded.DefaultRevisionQuantization (5 s), a negative value none.
+	RevisionQuantization time.Duration
+	// PostgresReadConns and PostgresWriteConns size the embedded SpiceDB's
+	// PostgreSQL connection pools (postgres only; 0: SpiceDB's 20 and 10).
+	// Each node holds both, open: several nodes on one PostgreSQL must fit
+	// its max_connections together.
+	PostgresReadConns, PostgresWriteConns int
 	// Migrate runs SpiceDB's datastore migrations at start (postgres).
 	Migrate bool
 	// SpiceDBEndpoint, when set, puts Spicegate in front of an external
@@ -120,6 +130,12 @@ func (c Config) Validate() error {
 	}
 	if c.DatastoreGCWindow < 0 {
 		return errors.New("datastore-gc-window must not be negative")
+	}
+	if c.PostgresReadConns < 0 || c.PostgresWriteConns < 0 {
+		return errors.New("datastore-conn-pool-read-max-open and datastore-conn-pool-write-max-open must not be negative")
+	}
+	if (c.PostgresReadConns > 0 || c.PostgresWriteConns > 0) && c.DatastoreEngine != embedded.EnginePostgres {
+		return fmt.Errorf("datastore-conn-pool-read-max-open and datastore-conn-pool-write-max-open size PostgreSQL's pools: they need datastore-engine postgres, not %q", c.DatastoreEngine)
 	}
 	if c.GRPCAddr == "" {
 		return errors.New("grpc-addr is required")
@@ -249,6 +265,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 		ecfg := embedded.Config{
 			Engine: cfg.DatastoreEngine, ConnURI: cfg.DatastoreURI, GRPCListener: grpcListener, PresharedKey: cfg.PresharedKey,
 			GCWindow: cfg.DatastoreGCWindow, DispatchCache: cfg.DispatchCache, MaxConns: cfg.GRPCMaxConns, Logger: log,
+			RevisionQuantization: cfg.RevisionQuantization,
+			PostgresReadConns:    cfg.PostgresReadConns, PostgresWriteConns: cfg.PostgresWriteConns,
 		}
 		switch cfg.DatastoreEngine {
 		case embedded.EngineSQLite:

@@ -116,6 +116,13 @@ func TestConfigValidateNamesTheSetting(t *testing.T) {
 	}
 	tests["http-token"] = func(c *service.Config) { c.HTTPTokens = []string{"admin:short"}; c.HTTPAddr = "0.0.0.0:8080" }
 	tests["http-token #2"] = func(c *service.Config) { c.HTTPTokens = []string{"check:0123456789abcdef", "root:0123456789abcdef"} }
+	tests["datastore-conn-pool-read-max-open"] = func(c *service.Config) { c.PostgresReadConns = 4 } // on memory
+	tests["datastore-conn-pool-write-max-open"] = func(c *service.Config) {
+		c.DatastoreEngine, c.DatastoreURI, c.PostgresWriteConns = "postgres", "postgres://x", -1
+	}
+	pool := base
+	pool.DatastoreEngine, pool.DatastoreURI, pool.PostgresReadConns, pool.PostgresWriteConns = "postgres", "postgres://x", 4, 2
+	require.NoError(t, pool.Validate(), "pool sizes on postgres")
 	short := base
 	short.HTTPTokens = []string{"short"}
 	require.NoError(t, short.Validate(), "a short token is fine on loopback (tests, benchmarks)")
