@@ -85,7 +85,7 @@ type Config struct {
 	DispatchCache string
 	// RevisionQuantization is the window to which reads at
 	// minimize_latency round their revision down, so that they share
-	// SpiceDB's cached results (and see writes up to that late): 0 is
+	// SpiceDB's cached results (and may miss writes up to that old): 0 is
 	// DefaultRevisionQuantization, a negative value none (every such read
 	// at the newest revision).
 	RevisionQuantization time.Duration
