@@ -139,7 +139,7 @@ Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`
 	f.DurationVar(&cfg.DatastoreGCWindow, "datastore-gc-window", 0, "how long old revisions are kept, for exact snapshots and resuming the audit stream (default 24h; 10m on memory)")
 	f.StringVar(&cfg.DatastoreURI, "datastore-conn-uri", "", "PostgreSQL connection URI, e.g. postgres://spicegate:secret@127.0.0.1:5432/spicegate")
 	f.IntVar(&cfg.PostgresReadConns, "datastore-conn-pool-read-max-open", 0, "PostgreSQL connections for reads, kept open (postgres; default SpiceDB's 20)")
-	f.IntVar(&cfg.PostgresWriteConns, "datastore-conn-pool-write-max-open", 0, "PostgreSQL connections for writes, kept open (postgres; default SpiceDB's 10)")
+	f.IntVar(&cfg.PostgresWriteConns, "datastore-conn-pool-write-max-open", 0, "PostgreSQL connections for writes, kept open, at least 2: SpiceDB's garbage collector holds one (postgres; default SpiceDB's 10)")
 	f.DurationVar(&quantization, "datastore-revision-quantization-interval", embedded.DefaultRevisionQuantization, "window to which minimize_latency reads round their revision, to share cached results: they may miss writes up to that old; 0: none (embedded SpiceDB)")
 	f.BoolVar(&cfg.Migrate, "datastore-migrate", false, "run SpiceDB's datastore migrations (postgres) before starting")
 	f.StringVar(&cfg.SpiceDBEndpoint, "spicedb-endpoint", "", "host:port of an external SpiceDB to use instead of the embedded one")

@@ -76,7 +76,8 @@ type Config struct {
 	// time cannot: a processor shared with other processes (the process
 	// gets less than Up of a core while its requests queue), and one
 	// long computation holding the processor (others wait a time slice,
-	// 10 ms, at a time).
+	// 10 ms, at a time). Waits are counted by the runtime's histogram
+	// buckets whose lower bound reaches MaxWait: from 5.24 ms for 5 ms.
 	MaxWait time.Duration
 }
 
@@ -199,8 +200,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		case <-ctx.Done():
 			runtime.SetDefaultGOMAXPROCS()
 			return nil
-		case now := <-tick.C:
+		case <-tick.C:
 			if n := runtime.GOMAXPROCS(0); n != set {
+				if !c.One() {
+					// On the runtime's default, the runtime itself changes
+					// the count when the CPU quota or affinity changes:
+					// the default taken afresh tells that apart.
+					runtime.SetDefaultGOMAXPROCS()
+					if runtime.GOMAXPROCS(0) == n {
+						set = n
+						continue
+					}
+					runtime.GOMAXPROCS(n)
+				}
 				log.Warn("processors: GOMAXPROCS was set by something else; no longer adapting it", "gomaxprocs", n)
 				return nil
 			}
@@ -209,6 +221,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 				runtime.SetDefaultGOMAXPROCS()
 				return err
 			}
+			// When the CPU time was read, not when the tick was due: a tick
+			// runs late exactly when one computation holds the processor.
+			now := time.Now()
 			was := c.One()
 			one := c.Observe(used-lastCPU, now.Sub(lastAt), waits.since())
 			lastCPU, lastAt = used, now

@@ -137,6 +137,14 @@ func (c Config) Validate() error {
 	if (c.PostgresReadConns > 0 || c.PostgresWriteConns > 0) && c.DatastoreEngine != embedded.EnginePostgres {
 		return fmt.Errorf("datastore-conn-pool-read-max-open and datastore-conn-pool-write-max-open size PostgreSQL's pools: they need datastore-engine postgres, not %q", c.DatastoreEngine)
 	}
+	if c.PostgresWriteConns == 1 {
+		// SpiceDB's garbage collector holds one write connection: with one,
+		// the schema write at start waits for ever.
+		return errors.New("datastore-conn-pool-write-max-open must be 0 (SpiceDB's 10) or at least 2: SpiceDB's garbage collector holds one write connection")
+	}
+	if q, window := c.quantization(), c.gcWindow(); q > 0 && q >= window {
+		return fmt.Errorf("datastore-revision-quantization-interval (%s) must be shorter than datastore-gc-window (%s): reads at a quantized revision would find it collected", q, window)
+	}
 	if c.GRPCAddr == "" {
 		return errors.New("grpc-addr is required")
 	}
@@ -144,6 +152,28 @@ func (c Config) Validate() error {
 		return errors.New("preshared-key is required")
 	}
 	return nil
+}
+
+// quantization is the quantization window in effect (0: none).
+func (c Config) quantization() time.Duration {
+	switch {
+	case c.RevisionQuantization == 0:
+		return embedded.DefaultRevisionQuantization
+	case c.RevisionQuantization < 0:
+		return 0
+	}
+	return c.RevisionQuantization
+}
+
+// gcWindow is the revision window in effect.
+func (c Config) gcWindow() time.Duration {
+	switch {
+	case c.DatastoreGCWindow > 0:
+		return c.DatastoreGCWindow
+	case c.DatastoreEngine == embedded.EngineMemory:
+		return MemoryGCWindow
+	}
+	return 24 * time.Hour
 }
 
 // MemoryGCWindow is the memory datastore's default revision window: its

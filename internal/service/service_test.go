@@ -120,6 +120,18 @@ func TestConfigValidateNamesTheSetting(t *testing.T) {
 	tests["datastore-conn-pool-write-max-open"] = func(c *service.Config) {
 		c.DatastoreEngine, c.DatastoreURI, c.PostgresWriteConns = "postgres", "postgres://x", -1
 	}
+	tests["datastore-conn-pool-write-max-open must be 0"] = func(c *service.Config) {
+		c.DatastoreEngine, c.DatastoreURI, c.PostgresWriteConns = "postgres", "postgres://x", 1
+	}
+	tests["datastore-revision-quantization-interval (5s) must be shorter than datastore-gc-window (3s)"] = func(c *service.Config) {
+		c.DatastoreGCWindow = 3 * time.Second
+	}
+	tests["datastore-revision-quantization-interval (15m0s) must be shorter than datastore-gc-window (10m0s)"] = func(c *service.Config) {
+		c.RevisionQuantization = 15 * time.Minute // on memory: a 10-minute window
+	}
+	noQuantization := base
+	noQuantization.DatastoreGCWindow, noQuantization.RevisionQuantization = 3*time.Second, -1
+	require.NoError(t, noQuantization.Validate(), "no quantization fits any window")
 	pool := base
 	pool.DatastoreEngine, pool.DatastoreURI, pool.PostgresReadConns, pool.PostgresWriteConns = "postgres", "postgres://x", 4, 2
 	require.NoError(t, pool.Validate(), "pool sizes on postgres")
