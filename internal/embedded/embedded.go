@@ -99,6 +99,23 @@ type Config struct {
 // which every engine of the embedded SpiceDB keeps.
 const DefaultRevisionQuantization = 5 * time.Second
 
+// DefaultGCWindow is the revision window of every engine but EngineMemory's
+// when Config.GCWindow is 0 (SpiceDB's, and the SQLite datastore's).
+const DefaultGCWindow = sqlite.DefaultGCWindow
+
+// QuantizationInEffect is the quantization window that a
+// Config.RevisionQuantization of d gives: DefaultRevisionQuantization for
+// 0, none (0) for a negative d.
+func QuantizationInEffect(d time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return DefaultRevisionQuantization
+	case d < 0:
+		return 0
+	}
+	return d
+}
+
 // StreamWorkers is how many goroutines of the embedded SpiceDB serve gRPC
 // calls one after another (more calls at once get goroutines of their own).
 const StreamWorkers = 16
@@ -137,13 +154,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.GCWindow > 0 {
 		ds.GCWindow = cfg.GCWindow
 	}
-	quantization := cfg.RevisionQuantization
-	switch {
-	case quantization == 0:
-		quantization = DefaultRevisionQuantization
-	case quantization < 0:
-		quantization = 0
-	}
+	quantization := QuantizationInEffect(cfg.RevisionQuantization)
 	ds.RevisionQuantization = quantization
 	if cfg.PostgresReadConns > 0 {
 		ds.ReadConnPool.MaxOpenConns, ds.ReadConnPool.MinOpenConns = cfg.PostgresReadConns, cfg.PostgresReadConns

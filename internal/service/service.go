@@ -142,7 +142,7 @@ func (c Config) Validate() error {
 		// the schema write at start waits for ever.
 		return errors.New("datastore-conn-pool-write-max-open must be 0 (SpiceDB's 10) or at least 2: SpiceDB's garbage collector holds one write connection")
 	}
-	if q, window := c.quantization(), c.gcWindow(); q > 0 && q >= window {
+	if q, window := embedded.QuantizationInEffect(c.RevisionQuantization), c.gcWindow(); q > 0 && q >= window {
 		return fmt.Errorf("datastore-revision-quantization-interval (%s) must be shorter than datastore-gc-window (%s): reads at a quantized revision would find it collected", q, window)
 	}
 	if c.GRPCAddr == "" {
@@ -154,17 +154,6 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// quantization is the quantization window in effect (0: none).
-func (c Config) quantization() time.Duration {
-	switch {
-	case c.RevisionQuantization == 0:
-		return embedded.DefaultRevisionQuantization
-	case c.RevisionQuantization < 0:
-		return 0
-	}
-	return c.RevisionQuantization
-}
-
 // gcWindow is the revision window in effect.
 func (c Config) gcWindow() time.Duration {
 	switch {
@@ -173,7 +162,7 @@ func (c Config) gcWindow() time.Duration {
 	case c.DatastoreEngine == embedded.EngineMemory:
 		return MemoryGCWindow
 	}
-	return 24 * time.Hour
+	return embedded.DefaultGCWindow
 }
 
 // MemoryGCWindow is the memory datastore's default revision window: its
