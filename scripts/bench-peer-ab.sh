@@ -7,6 +7,7 @@
 # (mean, p50, p99 and checks/s, sequential and with 8 goroutines).
 #   bash scripts/bench-peer-ab.sh old=/tmp/spicegate-old new=/tmp/spicegate 'one=/tmp/spicegate GOMAXPROCS=1'
 #   ONLY=view ROUNDS=3 bash scripts/bench-peer-ab.sh ...
+#   ITERS='-viewn 10000 -viewwarm 500' ONLY=view bash scripts/bench-peer-ab.sh ...
 # A variant is NAME=BINARY, then ENV=VALUE settings for its serve. The
 # lines are also in $OUT/results.txt. Figures and their reading:
 # BENCHMARKS.md.
@@ -16,6 +17,8 @@ cd "$(dirname "$0")/.."
 PEER=${PEERBENCH:-../shared/peerbench}
 ROUNDS=${ROUNDS:-2}
 ONLY=${ONLY:-deploy,view,delete}
+# The iterations of run-spicegate.sh's single checks unless ITERS says otherwise.
+read -ra ITERS <<<"${ITERS:--deployn 2000 -deploywarm 200 -viewn 1000 -viewwarm 100 -deleten 500 -deletewarm 50}"
 OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/bench-peer-ab.XXXXXX")}
 mkdir -p "$OUT"
 (cd "$PEER/spicedb" && go build -o "$OUT/spicedb-bench" .)
@@ -33,8 +36,7 @@ for round in $(seq 1 "$ROUNDS"); do
 			--http-addr $http --preshared-key $key >"$OUT/serve-$name.log" 2>&1 &
 		pid=$!
 		for _ in $(seq 1 120); do curl -fsS "http://$http/healthz" >/dev/null 2>&1 && break; sleep 0.5; done
-		"$OUT/spicedb-bench" -endpoint $grpc -key $key -name "$name" -no-schema -only "$ONLY" \
-			-deployn 2000 -deploywarm 200 -viewn 1000 -viewwarm 100 -deleten 500 -deletewarm 50 \
+		"$OUT/spicedb-bench" -endpoint $grpc -key $key -name "$name" -no-schema -only "$ONLY" "${ITERS[@]}" \
 			-out "$OUT/results.jsonl" 2>&1 | grep -E " (seq|par8) " | sed "s/^/$name round $round: /" | tee -a "$OUT/results.txt"
 		kill $pid
 		wait $pid 2>/dev/null || true

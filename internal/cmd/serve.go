@@ -60,7 +60,7 @@ func adaptProcs(ctx context.Context, on bool, getenv func(string) string, log *s
 		return nil
 	}
 	log.Info("processors", "gomaxprocs", runtime.GOMAXPROCS(0), "adaptive", true,
-		"one_below_cores", procs.DefaultDown, "all_above_cores", procs.DefaultUp)
+		"one_below_cores", procs.DefaultDown, "all_above_cores_with_overlapping_requests", procs.DefaultUp)
 	ended := make(chan struct{})
 	go func() {
 		defer close(ended)
@@ -149,7 +149,7 @@ Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`
 	f.StringSliceVar(&cfg.HTTPTokens, "http-token", nil, "service tokens of the HTTP API as SCOPE:SECRET, SCOPE one of check (reads), act (writes for a verified actor), admin (also system writes and the audit stream); a bare SECRET is admin; repeat or comma-separate for several (an admin token is generated and printed once when empty)")
 	f.StringVar(&cfg.Seed, "seed", "demo", `seed to load at start into an empty store: "demo", a seed file, or "" for none`)
 	f.BoolVar(&noSeed, "no-seed", false, "load no seed")
-	f.BoolVar(&adaptiveProcs, "adaptive-procs", true, "run Go's scheduler on one processor while the process uses under 0.3 of a core (about 20% less CPU per request), on all of them once it uses more than 0.6 or goroutines wait 5 ms for the processor; false, or a GOMAXPROCS environment variable: a fixed count")
+	f.BoolVar(&adaptiveProcs, "adaptive-procs", true, "run Go's scheduler on one processor while the process uses under 0.3 of a core, or its requests come one at a time (about 20% less CPU per request, and less wait for each), on all of them once overlapping requests use more than 0.6 or goroutines queue for the processor; false, or a GOMAXPROCS environment variable: a fixed count")
 	f.BoolVar(&cfg.SeedNonEmpty, "seed-non-empty", false, "load the seed even into a store that holds data (it restores what it lists, undoing deletions of those relationships)")
 	f.StringVar(&cfg.SupportUser, "support-user", "support", "the vendor support account every organization lists (and the only one who may act as it is an admin token)")
 	f.BoolVar(&cfg.AllowSchemaRemovals, "allow-schema-removals", false, "apply a schema that removes definitions, relations or permissions")

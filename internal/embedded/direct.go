@@ -19,6 +19,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/authzed/spicedb/pkg/cmd/server"
+
+	"github.com/spicegate/spicegate/internal/procs"
 )
 
 // directCalls lets the process's own unary calls to the embedded SpiceDB
@@ -72,10 +74,14 @@ func (d *directCalls) middleware() server.ConfigOption {
 
 // capture is a gRPC unary server interceptor that remembers, per method,
 // the handler running the rest of SpiceDB's chain, then lets the call go on.
+// It also reports the call to the processor controller (procs): unary
+// calls through gRPC's transport are the requests of other processes.
 func (d *directCalls) capture(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if _, ok := d.handlers.Load(info.FullMethod); !ok {
 		d.handlers.Store(info.FullMethod, directMethod{handler: handler, request: reflect.TypeOf(req)})
 	}
+	procs.RequestStarted()
+	defer procs.RequestEnded()
 	return handler(ctx, req)
 }
 

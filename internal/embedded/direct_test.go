@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/spicegate/spicegate/internal/embedded"
+	"github.com/spicegate/spicegate/internal/procs"
 )
 
 func startMemory(t testing.TB) *embedded.Server {
@@ -74,6 +75,26 @@ func TestDirectCallsAnswerEachRequest(t *testing.T) {
 		assert.Equal(t, same.GetPermissionship(), got.GetPermissionship(), doc)
 	}
 	assert.Equal(t, int64(10), embedded.DirectCalls(srv)-before, "every check after the first skipped the transport")
+}
+
+// Calls through gRPC's transport, other processes' requests, are reported
+// to the processor controller; direct calls are not (the HTTP API that
+// makes them reports its own requests).
+func TestTransportCallsAreReportedAsRequests(t *testing.T) {
+	_, _, direct, viaGRPC := bothConns(t, "doc0")
+	_, err := direct.CheckPermission(t.Context(), checkReq("doc0", "alice")) // teaches the direct path
+	require.NoError(t, err)
+	before := procs.Requests()
+	for range 3 {
+		_, err := viaGRPC.CheckPermission(t.Context(), checkReq("doc0", "alice"))
+		require.NoError(t, err)
+	}
+	assert.Equal(t, int64(3), procs.Requests().Started-before.Started)
+	assert.Equal(t, before.Overlapped, procs.Requests().Overlapped, "one at a time")
+	before = procs.Requests()
+	_, err = direct.CheckPermission(t.Context(), checkReq("doc0", "alice"))
+	require.NoError(t, err)
+	assert.Equal(t, before, procs.Requests(), "a direct call is not reported")
 }
 
 // The direct path runs SpiceDB's whole middleware chain: authentication,

@@ -19,6 +19,7 @@ import (
 
 	"github.com/spicegate/spicegate/client"
 	"github.com/spicegate/spicegate/internal/httpapi"
+	"github.com/spicegate/spicegate/internal/procs"
 	"github.com/spicegate/spicegate/internal/spicedbtest"
 )
 
@@ -153,6 +154,19 @@ func TestCheckAndRevisionRoundTrip(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return a.do("POST", "/v1/check", `{"subject":"user:rita","permission":"view","resource":"dataset:reviews","consistency":"minimize_latency"}`).status == http.StatusOK
 	}, 15*time.Second, 100*time.Millisecond, "minimize_latency is accepted")
+}
+
+// Every API request is reported to the processor controller, whether it
+// succeeds or not.
+func TestAPIRequestsAreReported(t *testing.T) {
+	a := newAPI(t)
+	a.allowed("user:alice", "deploy", "organization:acme") // the first call of a method may also count at SpiceDB's side
+	before := procs.Requests()
+	a.allowed("user:alice", "deploy", "organization:acme")
+	a.fails("POST", "/v1/check", `{"permission":"deploy"}`, 400, "invalid_argument", "subject")
+	after := procs.Requests()
+	assert.Equal(t, int64(2), after.Started-before.Started)
+	assert.Equal(t, before.Overlapped, after.Overlapped, "one at a time")
 }
 
 func TestBulkCheckPermissionsAndLookups(t *testing.T) {

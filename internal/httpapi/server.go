@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/spicegate/spicegate/client"
+	"github.com/spicegate/spicegate/internal/procs"
 )
 
 //go:embed openapi.json
@@ -168,6 +169,8 @@ func (s *Server) handle(method, path string, scope Scope, h handler) {
 	s.routes = append(s.routes, Route{Method: method, Path: path, Scope: scope})
 	name := method + " " + path
 	s.mux.HandleFunc(name, func(w http.ResponseWriter, r *http.Request) {
+		procs.RequestStarted() // one at a time or overlapping: how many processors pay
+		defer procs.RequestEnded()
 		start := time.Now()
 		status := s.serve(w, r, scope, h)
 		s.metrics.observe(name, status, time.Since(start))

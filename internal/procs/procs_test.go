@@ -17,89 +17,187 @@ import (
 	"github.com/spicegate/spicegate/internal/procs"
 )
 
-func TestControllerDecisions(t *testing.T) {
-	const iv = 100 * time.Millisecond
-	cfg := procs.Config{Interval: iv, Up: 0.6, Down: 0.3, Hold: 300 * time.Millisecond}
-	// Each step: the cores the process used over one interval, then the
-	// decision expected after it (true: one processor).
-	type step struct {
-		cores float64
-		one   bool
+// iv is the interval of the controller tests: Window and Hold are five.
+const iv = 20 * time.Millisecond
+
+var testConfig = procs.Config{Interval: iv, Window: 5 * iv, Hold: 5 * iv, Up: 0.6, Down: 0.3, TryBelow: 1, MaxBackoff: 40 * iv}
+
+// step is one interval: the cores the process used, the requests started
+// and how many of them overlapped another, the sampled waits of QueueWait
+// and of MaxWait, then the decision expected after it (true: one
+// processor).
+type step struct {
+	cores               float64
+	started, overlapped int
+	queued, stalled     int
+	one                 bool
+}
+
+func cpu(cores float64) time.Duration { return time.Duration(cores * float64(iv)) }
+
+func (s step) sample() procs.Sample {
+	return procs.Sample{Used: cpu(s.cores), Elapsed: iv, Started: s.started, Overlapped: s.overlapped, Queued: s.queued, Stalled: s.stalled}
+}
+
+func run(t *testing.T, c *procs.Controller, steps []step) {
+	t.Helper()
+	for i, s := range steps {
+		require.Equal(t, s.one, c.Observe(s.sample()), "after step %d: %+v", i+1, s)
+		require.Equal(t, s.one, c.One())
 	}
+}
+
+// repeat is n copies of s.
+func repeat(n int, s step) []step {
+	out := make([]step, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+// then is steps, then more.
+func then(steps []step, more ...step) []step { return append(append([]step(nil), steps...), more...) }
+
+func TestControllerDecisions(t *testing.T) {
+	sequential := step{cores: 0.9, started: 30}
+	concurrent := step{cores: 0.7, started: 30, overlapped: 20}
+	// five intervals of one request at a time: one processor
+	try := then(repeat(4, sequential), step{cores: 0.9, started: 30, one: true})
+	// five quiet intervals: one processor
+	quiet := then(repeat(4, step{cores: 0.1}), step{cores: 0.1, one: true})
 	for _, tc := range []struct {
 		name  string
 		steps []step
 	}{
-		{"starts on every processor and stays while busy", []step{{0.5, false}, {0.9, false}, {1.8, false}}},
-		{"one processor after Hold under Down", []step{{0.1, false}, {0.0, false}, {0.29, true}, {0.2, true}}},
-		{"a sample between Down and Up restarts the hold", []step{{0.1, false}, {0.1, false}, {0.4, false}, {0.1, false}, {0.1, false}, {0.1, true}}},
-		{"a sample above Up restarts the hold", []step{{0.1, false}, {0.1, false}, {0.7, false}, {0.1, false}, {0.1, false}, {0.1, true}}},
-		{"on one processor, between Down and Up keeps one", []step{{0, false}, {0, false}, {0, true}, {0.45, true}, {0.6, true}, {0.31, true}}},
-		{"on one processor, one interval above Up gives every processor", []step{{0, false}, {0, false}, {0, true}, {0.61, false}, {0.2, false}, {0.2, false}, {0.2, true}}},
-		{"a quiet process keeps one", []step{{0, false}, {0, false}, {0, true}, {0, true}, {0, true}}},
+		{"starts on every processor and stays while busy with overlapping requests", repeat(20, concurrent)},
+		{"one processor after Hold under Down, requests or not", quiet},
+		{"a window above Down restarts the quiet hold", // the window holds the busy interval until the eighth
+			then([]step{{cores: 0.1}, {cores: 0.1}, {cores: 1.2, started: 10, overlapped: 5}}, then(repeat(8, step{cores: 0.1}), step{cores: 0.1, one: true})...)},
+		{"requests one at a time under TryBelow for Hold: one processor", try},
+		{"up to MaxOverlap of overlapping requests still count as one at a time",
+			then(repeat(4, step{cores: 0.9, started: 40, overlapped: 2}), step{cores: 0.9, started: 40, overlapped: 2, one: true})},
+		{"requests one at a time above TryBelow keep every processor", repeat(20, step{cores: 1.1, started: 30})},
+		{"without requests reported, only a quiet process goes to one processor", repeat(20, step{cores: 0.9})},
+		{"on one processor, requests one at a time keep one whatever the CPU", then(try, repeat(20, step{cores: 0.97, started: 30, one: true})...)},
+		{"on one processor, overlapping requests above Up give every processor", then(try, concurrent)},
+		{"on one processor, overlapping requests up to Up keep one",
+			then(quiet, repeat(20, step{cores: 0.6, started: 30, overlapped: 30, one: true})...)},
+		{"on one processor, CPU above Up without requests reported gives every processor",
+			then(quiet, step{cores: 0.5, one: true}, step{cores: 0.9})},
+		{"on one processor, up to MaxQueued waits per Window keep one",
+			then(try, step{cores: 0.9, started: 30, queued: 1, one: true}, step{cores: 0.9, started: 30, queued: 1, one: true},
+				step{cores: 0.9, started: 30, one: true}, step{cores: 0.9, started: 30, one: true}, step{cores: 0.9, started: 30, one: true},
+				step{cores: 0.9, started: 30, one: true}, step{cores: 0.9, started: 30, queued: 2, one: true})},
+		{"on one processor, more than MaxQueued waits per Window give every processor, at any CPU",
+			then(quiet, step{cores: 0.1, queued: 2, one: true}, step{cores: 0.1, queued: 1})},
+		{"on one processor, two stalls in one interval give every processor at once",
+			then(quiet, step{cores: 0.05, stalled: 1, one: true}, step{cores: 0.05, stalled: 2})},
+		{"on every processor, waits do not decide", then(repeat(4, step{cores: 0.1, queued: 9, stalled: 9}), step{cores: 0.1, queued: 9, stalled: 9, one: true})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := procs.NewController(cfg)
+			c := procs.NewController(testConfig)
 			assert.False(t, c.One(), "a controller starts on every processor")
-			for i, s := range tc.steps {
-				used := time.Duration(s.cores * float64(iv))
-				assert.Equal(t, s.one, c.Observe(used, iv, 0), "after step %d (%.2f cores)", i+1, s.cores)
-				assert.Equal(t, s.one, c.One())
-			}
+			run(t, c, tc.steps)
 		})
 	}
 }
 
-func TestControllerAveragesOverTheElapsedTime(t *testing.T) {
-	// A late tick covers more wall time: the CPU is divided by it, so a
-	// long quiet gap with a little CPU reads as quiet, and counts in full
-	// toward Hold.
-	c := procs.NewController(procs.Config{Up: 0.6, Down: 0.3, Hold: time.Second})
-	assert.True(t, c.Observe(250*time.Millisecond, 2*time.Second, 0), "0.125 cores for 2 s: one processor")
-	assert.False(t, c.Observe(700*time.Millisecond, time.Second, 0), "0.7 cores: every processor")
-	assert.False(t, c.Observe(0, 0, 0), "no elapsed time changes nothing")
+// One processor for requests one at a time that queues within Hold waits
+// Hold before the next try, then twice as long each time (up to
+// MaxBackoff); a try that holds starts afresh, and a quiet process goes
+// to one processor whatever the backoff.
+func TestTriesThatQueueBackOff(t *testing.T) {
+	c := procs.NewController(testConfig)
+	sequential, queue := step{cores: 0.9, started: 30}, step{cores: 0.9, started: 30, queued: 3}
+	intervalsBetweenTries := func() int {
+		t.Helper()
+		require.True(t, c.One(), "on a try")
+		require.False(t, c.Observe(queue.sample()), "a queue ends the try")
+		n := 0
+		for !c.Observe(sequential.sample()) {
+			n++
+			require.Less(t, n, 1000, "no further try")
+		}
+		return n + 1
+	}
+	run(t, c, then(repeat(4, sequential), step{cores: 0.9, started: 30, one: true}))
+	// Hold (5 intervals) on every processor, and the backoff: 5, 10, 20,
+	// then MaxBackoff (40), counted from the queue.
+	for i, want := range []int{5, 10, 20, 40, 40} {
+		assert.Equal(t, want, intervalsBetweenTries(), "after queue %d", i+1)
+	}
+	run(t, c, repeat(5, step{cores: 0.9, started: 30, one: true}))
+	assert.Equal(t, 5, intervalsBetweenTries(), "after a try that held: Hold again")
+	require.True(t, c.One())
+	require.False(t, c.Observe(queue.sample()))
+	run(t, c, then(repeat(4, step{cores: 0.1}), step{cores: 0.1, one: true}))
+}
+
+func TestControllerCountsTheElapsedTime(t *testing.T) {
+	// A late tick covers more wall time: the CPU is divided by it, and it
+	// counts in full toward Hold.
+	c := procs.NewController(procs.Config{Hold: time.Second})
+	assert.True(t, c.Observe(procs.Sample{Used: 250 * time.Millisecond, Elapsed: 2 * time.Second}), "0.125 cores for 2 s: one processor")
+	assert.True(t, c.Observe(procs.Sample{Queued: 9, Stalled: 9}), "no elapsed time changes nothing")
+	assert.False(t, c.Observe(procs.Sample{Used: 700 * time.Millisecond, Elapsed: time.Second}), "0.7 cores, no requests reported: every processor")
 }
 
 func TestADownNotBelowUpIsHalfOfUp(t *testing.T) {
 	// Down 0.8 above Up 0.4 would let a load of 0.5 cores switch to one
 	// processor after every Hold and back at the next interval.
 	c := procs.NewController(procs.Config{Up: 0.4, Down: 0.8, Hold: time.Second})
-	assert.False(t, c.Observe(500*time.Millisecond, time.Second, 0), "0.5 cores: above Up, not calm")
-	assert.False(t, c.Observe(300*time.Millisecond, time.Second, 0), "0.3 cores: above Down, now 0.2")
-	assert.True(t, c.Observe(100*time.Millisecond, time.Second, 0), "0.1 cores for Hold: one processor")
+	assert.False(t, c.Observe(procs.Sample{Used: 300 * time.Millisecond, Elapsed: time.Second}), "0.3 cores: above Down, now 0.2")
+	assert.True(t, c.Observe(procs.Sample{Used: 100 * time.Millisecond, Elapsed: time.Second}), "0.1 cores for Hold: one processor")
 }
 
 func TestConfigDefaults(t *testing.T) {
 	c := procs.NewController(procs.Config{})
 	iv := procs.DefaultInterval
-	n := int(procs.DefaultHold / iv)
-	for i := 1; i < n; i++ {
-		require.False(t, c.Observe(0, iv, 0), "interval %d of %d", i, n)
-	}
-	assert.True(t, c.Observe(0, iv, 0), "one processor after DefaultHold of quiet")
-	// DefaultWindow is five intervals: one busy interval among quiet ones
-	// is not a load; a window's worth above DefaultUp is.
 	at := func(cores float64) time.Duration { return time.Duration(cores * float64(iv)) }
-	assert.True(t, c.Observe(at(1), iv, 0), "one busy interval: 0.2 cores over the window")
-	for range 5 {
-		require.True(t, c.Observe(0, iv, 0), "quiet again")
+	n := int(procs.DefaultHold / iv)
+	overlap := int(procs.DefaultMaxOverlap * 100) // of 100 requests
+	for i := 1; i < n; i++ {
+		require.False(t, c.Observe(procs.Sample{Used: at(procs.DefaultTryBelow - 0.01), Elapsed: iv, Started: 100, Overlapped: overlap}), "interval %d of %d", i, n)
 	}
+	assert.True(t, c.Observe(procs.Sample{Used: at(procs.DefaultTryBelow - 0.01), Elapsed: iv, Started: 100, Overlapped: overlap}),
+		"one processor after DefaultHold of requests one at a time under DefaultTryBelow")
+	// DefaultWindow is five intervals: DefaultMaxQueued waits in it keep
+	// one processor, one more does not.
+	for range procs.DefaultMaxQueued {
+		require.True(t, c.Observe(procs.Sample{Used: at(0.9), Elapsed: iv, Started: 100, Queued: 1}))
+	}
+	for range int(procs.DefaultWindow/iv) - procs.DefaultMaxQueued - 1 {
+		require.True(t, c.Observe(procs.Sample{Used: at(0.9), Elapsed: iv, Started: 100}))
+	}
+	assert.False(t, c.Observe(procs.Sample{Used: at(0.9), Elapsed: iv, Started: 100, Queued: 1}),
+		"DefaultMaxQueued+1 waits within DefaultWindow: every processor")
+	// Overlapping requests: above DefaultUp over the window.
+	c = procs.NewController(procs.Config{})
+	for range int(procs.DefaultHold/iv) - 1 {
+		require.False(t, c.Observe(procs.Sample{Elapsed: iv}))
+	}
+	require.True(t, c.Observe(procs.Sample{Elapsed: iv}), "quiet for DefaultHold")
 	for range 4 {
-		require.True(t, c.Observe(at(procs.DefaultUp), iv, 0))
+		require.True(t, c.Observe(procs.Sample{Used: at(procs.DefaultUp), Elapsed: iv, Started: 10, Overlapped: 10}))
 	}
-	assert.True(t, c.Observe(at(procs.DefaultUp), iv, 0), "exactly DefaultUp over the window keeps one")
-	assert.False(t, c.Observe(at(procs.DefaultUp+0.1), iv, 0), "above DefaultUp over the window: every processor")
+	assert.True(t, c.Observe(procs.Sample{Used: at(procs.DefaultUp), Elapsed: iv, Started: 10, Overlapped: 10}), "exactly DefaultUp keeps one")
+	assert.False(t, c.Observe(procs.Sample{Used: at(procs.DefaultUp + 0.1), Elapsed: iv, Started: 10, Overlapped: 10}), "above: every processor")
 }
 
-func TestWaitsForTheProcessorGiveEveryProcessor(t *testing.T) {
-	iv := 20 * time.Millisecond
-	c := procs.NewController(procs.Config{Interval: iv, Hold: 3 * iv})
-	for range 3 {
-		c.Observe(0, iv, 5)
-	}
-	require.True(t, c.One(), "waits on every processor do not keep the process there")
-	assert.True(t, c.Observe(0, iv, 1), "one sampled long wait is a hiccup")
-	assert.False(t, c.Observe(time.Millisecond, iv, 2), "two in one interval: a queue, at 0.05 cores")
+// The requests the servers report: one at a time do not overlap; a second
+// while one is in flight does.
+func TestRequestsOverlap(t *testing.T) {
+	before := procs.Requests()
+	procs.RequestStarted()
+	procs.RequestEnded()
+	procs.RequestStarted()
+	procs.RequestStarted()
+	procs.RequestEnded()
+	procs.RequestEnded()
+	after := procs.Requests()
+	assert.Equal(t, int64(3), after.Started-before.Started)
+	assert.Equal(t, int64(1), after.Overlapped-before.Overlapped, "the third started while the second was in flight")
 }
 
 // TestRunFollowsTheProcessLoad runs the controller on this process's real
