@@ -74,13 +74,14 @@ func (d *directCalls) middleware() server.ConfigOption {
 
 // capture is a gRPC unary server interceptor that remembers, per method,
 // the handler running the rest of SpiceDB's chain, then lets the call go on.
-// It also reports the call to the processor controller (procs): unary
-// calls through gRPC's transport are the requests of other processes.
+// It also reports the call to the processor controller (requests.go):
+// unary calls through gRPC's transport are the requests of other
+// processes.
 func (d *directCalls) capture(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if _, ok := d.handlers.Load(info.FullMethod); !ok {
 		d.handlers.Store(info.FullMethod, directMethod{handler: handler, request: reflect.TypeOf(req)})
 	}
-	procs.RequestStarted()
+	reportStart(info.FullMethod)
 	defer procs.RequestEnded()
 	return handler(ctx, req)
 }

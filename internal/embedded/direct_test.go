@@ -2,7 +2,9 @@ package embedded_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -95,6 +97,83 @@ func TestTransportCallsAreReportedAsRequests(t *testing.T) {
 	_, err = direct.CheckPermission(t.Context(), checkReq("doc0", "alice"))
 	require.NoError(t, err)
 	assert.Equal(t, before, procs.Requests(), "a direct call is not reported")
+}
+
+// Through the transport, a bulk check and a lookup count as overlapping
+// (they run in parallel), a read stream as a request one at a time, and a
+// Watch, which stays open, not at all.
+func TestParallelCallsAndStreamsAreReported(t *testing.T) {
+	srv, conn, _, viaGRPC := bothConns(t, "doc0")
+	transport, err := srv.TransportConn()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = transport.Close() })
+	full := &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}}
+	alice := &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: "alice"}}
+	reported := func(name string, call func() error) (started, overlapped int64) {
+		t.Helper()
+		before := procs.Requests()
+		require.NoError(t, call(), name)
+		after := procs.Requests()
+		return after.Started - before.Started, after.Overlapped - before.Overlapped
+	}
+	drain := func(recv func() error) error {
+		for {
+			if err := recv(); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return err
+			}
+		}
+	}
+
+	started, overlapped := reported("bulk check", func() error {
+		_, err := viaGRPC.CheckBulkPermissions(t.Context(), &v1.CheckBulkPermissionsRequest{Consistency: full,
+			Items: []*v1.CheckBulkPermissionsRequestItem{{Resource: &v1.ObjectReference{ObjectType: "doc", ObjectId: "doc0"}, Permission: "view", Subject: alice}}})
+		return err
+	})
+	assert.Equal(t, [2]int64{1, 1}, [2]int64{started, overlapped}, "a bulk check: parallel")
+
+	started, overlapped = reported("lookup", func() error {
+		stream, err := viaGRPC.LookupResources(t.Context(), &v1.LookupResourcesRequest{Consistency: full,
+			ResourceObjectType: "doc", Permission: "view", Subject: alice})
+		if err != nil {
+			return err
+		}
+		return drain(func() error { _, err := stream.Recv(); return err })
+	})
+	assert.Equal(t, [2]int64{1, 1}, [2]int64{started, overlapped}, "a lookup: parallel")
+
+	started, overlapped = reported("read", func() error {
+		stream, err := v1.NewPermissionsServiceClient(transport).ReadRelationships(t.Context(), &v1.ReadRelationshipsRequest{Consistency: full,
+			RelationshipFilter: &v1.RelationshipFilter{ResourceType: "doc"}})
+		if err != nil {
+			return err
+		}
+		return drain(func() error { _, err := stream.Recv(); return err })
+	})
+	assert.Equal(t, [2]int64{1, 0}, [2]int64{started, overlapped}, "a read stream: one request")
+
+	started, _ = reported("watch", func() error {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		stream, err := v1.NewWatchServiceClient(transport).Watch(ctx, &v1.WatchRequest{OptionalObjectTypes: []string{"doc"}})
+		if err != nil {
+			return err
+		}
+		go func() { // writes (direct calls, not reported) until the Watch has seen one
+			for i := 0; ctx.Err() == nil; i++ {
+				_, _ = v1.NewPermissionsServiceClient(conn).WriteRelationships(ctx, &v1.WriteRelationshipsRequest{
+					Updates: []*v1.RelationshipUpdate{{Operation: v1.RelationshipUpdate_OPERATION_TOUCH, Relationship: &v1.Relationship{
+						Resource: &v1.ObjectReference{ObjectType: "doc", ObjectId: fmt.Sprintf("w%d", i)}, Relation: "viewer", Subject: alice,
+					}}}})
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+		_, err = stream.Recv() // the Watch is open and serving
+		return err
+	})
+	assert.Zero(t, started, "a Watch is not reported")
 }
 
 // The direct path runs SpiceDB's whole middleware chain: authentication,

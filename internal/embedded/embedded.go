@@ -269,6 +269,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		server.WithSilentlyDisableTelemetry(true),
 		server.WithEnableRelationshipExpiration(true),
 		direct.middleware(),
+		reportStreams(),
 	)...).CompleteForTesting(runCtx)
 	if err != nil {
 		stopWithCtx()

@@ -167,6 +167,15 @@ func TestAPIRequestsAreReported(t *testing.T) {
 	after := procs.Requests()
 	assert.Equal(t, int64(2), after.Started-before.Started)
 	assert.Equal(t, before.Overlapped, after.Overlapped, "one at a time")
+
+	// The routes that run many checks or a lookup count as overlapping.
+	for _, path := range []string{"/v1/check/bulk", "/v1/permissions", "/v1/lookup/resources", "/v1/lookup/subjects"} {
+		before := procs.Requests()
+		a.do("POST", path, `{}`)
+		after := procs.Requests()
+		assert.Equal(t, int64(1), after.Started-before.Started, path)
+		assert.Equal(t, int64(1), after.Overlapped-before.Overlapped, path)
+	}
 }
 
 func TestBulkCheckPermissionsAndLookups(t *testing.T) {

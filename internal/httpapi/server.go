@@ -165,11 +165,24 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 // JSON (nil for none), and the revision to put in RevisionHeader.
 type handler func(r *http.Request) (int, any, client.Revision, error)
 
+// parallelRoutes run parts of themselves in parallel (many checks, a
+// lookup): the processor controller counts them as overlapping requests.
+var parallelRoutes = map[string]bool{
+	"POST /v1/check/bulk":       true,
+	"POST /v1/permissions":      true,
+	"POST /v1/lookup/resources": true,
+	"POST /v1/lookup/subjects":  true,
+}
+
 func (s *Server) handle(method, path string, scope Scope, h handler) {
 	s.routes = append(s.routes, Route{Method: method, Path: path, Scope: scope})
 	name := method + " " + path
+	started := procs.RequestStarted // one at a time or overlapping: how many processors pay
+	if parallelRoutes[name] {
+		started = procs.ParallelRequestStarted
+	}
 	s.mux.HandleFunc(name, func(w http.ResponseWriter, r *http.Request) {
-		procs.RequestStarted() // one at a time or overlapping: how many processors pay
+		started()
 		defer procs.RequestEnded()
 		start := time.Now()
 		status := s.serve(w, r, scope, h)

@@ -28,11 +28,15 @@
 // and on every processor as soon as, on one, it uses more than Up cores
 // while requests overlap, or goroutines queue for the processor: more
 // than MaxQueued sampled waits of QueueWait within Window, or two of
-// MaxWait within one Interval (a request's own parallel work, one long
-// computation holding the processor, other processes on the core: the
-// runtime's /sched/latencies). A switch to one processor for sequential
+// MaxWait within one Interval (parallel work the requests do not
+// announce, one long computation holding the processor, other processes
+// on the core: the runtime's /sched/latencies). A switch to one processor for sequential
 // requests that queues within Hold makes the next such switch wait twice
-// as long as the last (from Hold to MaxBackoff).
+// as long as the last (from Hold to MaxBackoff); one that queues later
+// halves that wait. A request that runs parts of itself in parallel (a
+// bulk check, a lookup: ParallelRequestStarted) counts as overlapping, so
+// a client calling them keeps every processor; a single one among a
+// sequential client's checks runs on the one processor unless it queues.
 //
 // A corner of the runtime: Go's own updates of GOMAXPROCS to a changed CPU
 // quota do not apply while one processor is in effect, and if the quota
@@ -93,20 +97,21 @@ type Config struct {
 	// TryBelow and MaxOverlap: a process that used under TryBelow cores
 	// over Hold, with requests reported and at most MaxOverlap of them
 	// started while another was in flight, runs on one processor
-	// (DefaultTryBelow, DefaultMaxOverlap). A sequential client keeps a
-	// little more than one core busy on two processors (threads woken
-	// and spinning), 0.94 of the one.
+	// (DefaultTryBelow, DefaultMaxOverlap). A sequential client kept
+	// 0.92-1.07 cores busy on two processors of this project's 2-core
+	// machine (threads woken and spinning), 0.94 of the one.
 	TryBelow   float64
 	MaxOverlap float64
 	// MaxBackoff bounds the wait after switches for sequential requests
-	// that queued (DefaultMaxBackoff).
+	// that queued within Hold (DefaultMaxBackoff).
 	MaxBackoff time.Duration
 	// QueueWait and MaxQueued: more than MaxQueued of the runtime's
 	// sampled schedulings (one in eight) waiting QueueWait or longer for
 	// the one processor within Window is a queue, and gives the process
 	// every processor, whatever its requests (DefaultQueueWait,
-	// DefaultMaxQueued): a request's own parallel work (a bulk check, a
-	// lookup) queues so. Measured through `serve` (BENCHMARKS.md): on one
+	// DefaultMaxQueued): parallel work the requests do not announce, a
+	// long computation, other processes on the core. Measured through
+	// `serve` (BENCHMARKS.md): on one
 	// processor, a sequential client at 0.94 cores or 1,000 random
 	// checks/s never had more than two in 100 ms.
 	QueueWait time.Duration
@@ -232,11 +237,15 @@ func (c *Controller) Observe(iv Sample) (one bool) {
 		queue := iv.Stalled > maxWaitsAllowed || window.Queued > c.cfg.MaxQueued
 		busy := cores > c.cfg.Up && (window.Started == 0 || c.overlapping(window))
 		if queue || busy {
-			if c.tried && c.now-c.since < c.cfg.Hold { // requests one at a time, but it queued
-				c.backoff = min(max(2*c.backoff, c.cfg.Hold), c.cfg.MaxBackoff)
-			} else {
-				c.backoff = 0
+			if c.tried && queue {
+				if c.now-c.since < c.cfg.Hold { // requests one at a time, but they queued
+					c.backoff = min(max(2*c.backoff, c.cfg.Hold), c.cfg.MaxBackoff)
+				} else { // they held for a while: the next try comes sooner
+					c.backoff /= 2
+				}
 			}
+			// Overlapping requests end a try without failing it: the
+			// backoff stays as it is.
 			c.nextTry = c.now + c.backoff
 			c.switchTo(false, false)
 		}
@@ -283,14 +292,25 @@ var (
 )
 
 // RequestStarted records a request's start; the server calls RequestEnded
-// when it has answered. Servers report the requests a client waits for
-// one at a time (unary calls, HTTP requests), not long-lived streams,
-// which would make every other request look concurrent.
+// when it has answered. Servers report every request a client waits for
+// (unary calls, HTTP requests, lookup and read streams), not streams that
+// stay open (a Watch), which would make every other request look
+// concurrent.
 func RequestStarted() {
 	started.Add(1)
 	if inFlight.Add(1) > 1 {
 		overlapped.Add(1)
 	}
+}
+
+// ParallelRequestStarted is RequestStarted for a request that runs parts
+// of itself in parallel (a bulk check, a lookup): it counts as
+// overlapping, so a client calling such requests one after another keeps
+// every processor, as concurrent clients do.
+func ParallelRequestStarted() {
+	started.Add(1)
+	inFlight.Add(1)
+	overlapped.Add(1)
 }
 
 // RequestEnded records the end of a request RequestStarted recorded.

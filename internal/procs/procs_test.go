@@ -105,32 +105,42 @@ func TestControllerDecisions(t *testing.T) {
 
 // One processor for requests one at a time that queues within Hold waits
 // Hold before the next try, then twice as long each time (up to
-// MaxBackoff); a try that holds starts afresh, and a quiet process goes
-// to one processor whatever the backoff.
+// MaxBackoff); a try that queues after Hold halves the wait, one that
+// overlapping requests end leaves it as it is, and a quiet process goes to
+// one processor whatever the wait.
 func TestTriesThatQueueBackOff(t *testing.T) {
 	c := procs.NewController(testConfig)
-	sequential, queue := step{cores: 0.9, started: 30}, step{cores: 0.9, started: 30, queued: 3}
-	intervalsBetweenTries := func() int {
+	sequential := step{cores: 0.9, started: 30}
+	queue := procs.Sample{Used: cpu(0.9), Elapsed: iv, Started: 30, Queued: 3}
+	concurrent := procs.Sample{Used: cpu(0.9), Elapsed: iv, Started: 30, Overlapped: 30}
+	intervalsUntilTry := func() int {
 		t.Helper()
-		require.True(t, c.One(), "on a try")
-		require.False(t, c.Observe(queue.sample()), "a queue ends the try")
-		n := 0
+		n := 1
 		for !c.Observe(sequential.sample()) {
 			n++
 			require.Less(t, n, 1000, "no further try")
 		}
-		return n + 1
+		return n
+	}
+	intervalsBetweenTries := func(end procs.Sample) int {
+		t.Helper()
+		require.True(t, c.One(), "on a try")
+		require.False(t, c.Observe(end), "the try ends")
+		return intervalsUntilTry()
 	}
 	run(t, c, then(repeat(4, sequential), step{cores: 0.9, started: 30, one: true}))
 	// Hold (5 intervals) on every processor, and the backoff: 5, 10, 20,
 	// then MaxBackoff (40), counted from the queue.
 	for i, want := range []int{5, 10, 20, 40, 40} {
-		assert.Equal(t, want, intervalsBetweenTries(), "after queue %d", i+1)
+		assert.Equal(t, want, intervalsBetweenTries(queue), "after queue %d", i+1)
 	}
+	assert.Equal(t, 40, intervalsBetweenTries(concurrent), "overlapping requests: the backoff as it was")
 	run(t, c, repeat(5, step{cores: 0.9, started: 30, one: true}))
-	assert.Equal(t, 5, intervalsBetweenTries(), "after a try that held: Hold again")
+	assert.Equal(t, 20, intervalsBetweenTries(queue), "a try that held for Hold, then queued: half")
+	run(t, c, repeat(5, step{cores: 0.9, started: 30, one: true}))
+	assert.Equal(t, 10, intervalsBetweenTries(queue), "and half again")
 	require.True(t, c.One())
-	require.False(t, c.Observe(queue.sample()))
+	require.False(t, c.Observe(queue))
 	run(t, c, then(repeat(4, step{cores: 0.1}), step{cores: 0.1, one: true}))
 }
 
@@ -255,6 +265,74 @@ func TestRunFollowsTheProcessLoad(t *testing.T) {
 	close(stop)
 	require.Eventually(t, func() bool { return runtime.GOMAXPROCS(0) == 1 }, 10*time.Second, 5*time.Millisecond,
 		"and one again once quiet")
+}
+
+// TestRunReadsRequestsAndWaits runs the controller on this process's real
+// requests and scheduler: a busy process whose requests come one at a
+// time runs on one processor, and goroutines queueing behind it (which
+// report no requests) give it every processor back.
+func TestRunReadsRequestsAndWaits(t *testing.T) {
+	original := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(original) })
+	runtime.SetDefaultGOMAXPROCS()
+	all := runtime.GOMAXPROCS(0)
+	if all < 2 {
+		t.Skipf("the runtime's default is %d processor here: nothing to adapt", all)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- procs.Run(ctx, procs.Config{Hold: 200 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	}()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() {
+		close(stop)
+		wg.Wait()
+		cancel()
+		if err := <-done; errors.Is(err, procs.ErrUnsupported) {
+			t.Skip("no CPU time or scheduling latencies on this platform")
+		} else {
+			require.NoError(t, err)
+		}
+	}()
+	spin := func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); {
+		}
+	}
+	wg.Add(1)
+	go func() { // one client's requests, back to back: about one core
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			procs.RequestStarted()
+			spin(time.Millisecond)
+			procs.RequestEnded()
+			time.Sleep(50 * time.Microsecond)
+		}
+	}()
+	require.Eventually(t, func() bool { return runtime.GOMAXPROCS(0) == 1 }, 10*time.Second, 5*time.Millisecond,
+		"requests one at a time: one processor, at about a core")
+	for range 2 {
+		wg.Add(1)
+		go func() { // work beside the requests, not reported: it queues
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				spin(time.Millisecond)
+			}
+		}()
+	}
+	require.Eventually(t, func() bool { return runtime.GOMAXPROCS(0) == all }, 10*time.Second, 5*time.Millisecond,
+		"goroutines waiting for the processor: every processor")
 }
 
 // Something else setting GOMAXPROCS ends the adaptation, and its count
