@@ -210,17 +210,27 @@ func TestRequestsOverlap(t *testing.T) {
 	assert.Equal(t, int64(1), after.Overlapped-before.Overlapped, "the third started while the second was in flight")
 }
 
-// TestRunFollowsTheProcessLoad runs the controller on this process's real
-// CPU time and scheduler: spinning goroutines give it every processor, quiet
-// takes it to one, and the end of Run gives the runtime its default back.
-func TestRunFollowsTheProcessLoad(t *testing.T) {
+// defaultProcessors sets the runtime's default count (what Run gives back,
+// whatever -cpu or GOMAXPROCS set for the test) and returns it, skipping
+// the test where it is one: Run does not adapt then. The test's end
+// restores the count it began with.
+func defaultProcessors(t *testing.T) int {
+	t.Helper()
 	original := runtime.GOMAXPROCS(0)
 	t.Cleanup(func() { runtime.GOMAXPROCS(original) })
-	runtime.SetDefaultGOMAXPROCS() // what Run gives back, whatever -cpu or GOMAXPROCS set for the test
+	runtime.SetDefaultGOMAXPROCS()
 	all := runtime.GOMAXPROCS(0)
 	if all < 2 {
 		t.Skipf("the runtime's default is %d processor here: nothing to adapt", all)
 	}
+	return all
+}
+
+// TestRunFollowsTheProcessLoad runs the controller on this process's real
+// CPU time and scheduler: spinning goroutines give it every processor, quiet
+// takes it to one, and the end of Run gives the runtime its default back.
+func TestRunFollowsTheProcessLoad(t *testing.T) {
+	all := defaultProcessors(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -272,13 +282,7 @@ func TestRunFollowsTheProcessLoad(t *testing.T) {
 // time runs on one processor, and goroutines queueing behind it (which
 // report no requests) give it every processor back.
 func TestRunReadsRequestsAndWaits(t *testing.T) {
-	original := runtime.GOMAXPROCS(0)
-	t.Cleanup(func() { runtime.GOMAXPROCS(original) })
-	runtime.SetDefaultGOMAXPROCS()
-	all := runtime.GOMAXPROCS(0)
-	if all < 2 {
-		t.Skipf("the runtime's default is %d processor here: nothing to adapt", all)
-	}
+	all := defaultProcessors(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -338,13 +342,7 @@ func TestRunReadsRequestsAndWaits(t *testing.T) {
 // Something else setting GOMAXPROCS ends the adaptation, and its count
 // stays; a change the runtime's default explains (a new CPU quota) does not.
 func TestRunStopsWhenSomethingElseSetsTheCount(t *testing.T) {
-	original := runtime.GOMAXPROCS(0)
-	t.Cleanup(func() { runtime.GOMAXPROCS(original) })
-	runtime.SetDefaultGOMAXPROCS()
-	all := runtime.GOMAXPROCS(0)
-	if all < 2 {
-		t.Skipf("the runtime's default is %d processor here: Run does not adapt", all)
-	}
+	all := defaultProcessors(t)
 	var logs syncBuffer
 	done := make(chan error, 1)
 	go func() {
