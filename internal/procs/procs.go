@@ -30,10 +30,10 @@
 // than MaxQueued sampled waits of QueueWait within Window, or two of
 // MaxWait within one Interval (parallel work the requests do not
 // announce, one long computation holding the processor, other processes
-// on the core: the runtime's /sched/latencies). A switch to one processor for sequential
-// requests that queues within Hold makes the next such switch wait twice
-// as long as the last (from Hold to MaxBackoff); one that queues later
-// halves that wait. A request that runs parts of itself in parallel (a
+// on the core: the runtime's /sched/latencies). A switch to one processor
+// for sequential requests that queues within Hold makes the next such
+// switch wait twice as long as the last (from Hold to MaxBackoff); one
+// that queues later halves that wait. A request that runs parts of itself in parallel (a
 // bulk check, a lookup: ParallelRequestStarted) counts as overlapping, so
 // a client calling them keeps every processor; a single one among a
 // sequential client's checks runs on the one processor unless it queues.
@@ -111,9 +111,9 @@ type Config struct {
 	// every processor, whatever its requests (DefaultQueueWait,
 	// DefaultMaxQueued): parallel work the requests do not announce, a
 	// long computation, other processes on the core. Measured through
-	// `serve` (BENCHMARKS.md): on one
-	// processor, a sequential client at 0.94 cores or 1,000 random
-	// checks/s never had more than two in 100 ms.
+	// `serve` (BENCHMARKS.md): on one processor, a sequential client at
+	// 0.94 cores or 1,000 random checks/s never had more than two in
+	// 100 ms.
 	QueueWait time.Duration
 	MaxQueued int
 	// MaxWait is how long a goroutine may wait for the one processor: two
