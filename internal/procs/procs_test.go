@@ -300,40 +300,35 @@ func TestRunReadsRequestsAndWaits(t *testing.T) {
 			require.NoError(t, err)
 		}
 	}()
-	spin := func(d time.Duration) {
-		for end := time.Now().Add(d); time.Now().Before(end); {
+	spin := func() {
+		for end := time.Now().Add(time.Millisecond); time.Now().Before(end); {
 		}
 	}
-	wg.Add(1)
-	go func() { // one client's requests, back to back: about one core
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			procs.RequestStarted()
-			spin(time.Millisecond)
-			procs.RequestEnded()
-			time.Sleep(50 * time.Microsecond)
-		}
-	}()
-	require.Eventually(t, func() bool { return runtime.GOMAXPROCS(0) == 1 }, 10*time.Second, 5*time.Millisecond,
-		"requests one at a time: one processor, at about a core")
-	for range 2 {
+	// repeat runs work in a goroutine of its own until the test ends.
+	repeat := func(work func()) {
 		wg.Add(1)
-		go func() { // work beside the requests, not reported: it queues
+		go func() {
 			defer wg.Done()
 			for {
 				select {
 				case <-stop:
 					return
 				default:
+					work()
 				}
-				spin(time.Millisecond)
 			}
 		}()
+	}
+	repeat(func() { // one client's requests, back to back: about one core
+		procs.RequestStarted()
+		spin()
+		procs.RequestEnded()
+		time.Sleep(50 * time.Microsecond)
+	})
+	require.Eventually(t, func() bool { return runtime.GOMAXPROCS(0) == 1 }, 10*time.Second, 5*time.Millisecond,
+		"requests one at a time: one processor, at about a core")
+	for range 2 {
+		repeat(spin) // work beside the requests, not reported: it queues
 	}
 	require.Eventually(t, func() bool { return runtime.GOMAXPROCS(0) == all }, 10*time.Second, 5*time.Millisecond,
 		"goroutines waiting for the processor: every processor")
