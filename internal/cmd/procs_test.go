@@ -43,3 +43,44 @@ func TestServeAdaptsProcessorsUnlessToldNotTo(t *testing.T) {
 		})
 	}
 }
+
+// serve holds goroutine stacks at --goroutine-stack-start unless it is 0,
+// and refuses a size the runtime cannot start goroutines with, naming the
+// flag.
+func TestServeHoldsGoroutineStacks(t *testing.T) {
+	for _, tc := range []struct {
+		flag    string
+		holds   bool
+		err     string
+		logLine string
+	}{
+		{"32 KiB", true, "", `start="32 KiB"`},
+		{"64KiB", true, "", `start="64 KiB"`},
+		{"0", false, "", `start="the runtime's"`},
+		{"48KiB", false, "goroutine-stack-start must be 0 or a power of two from 4.0 KiB to 1.0 MiB", ""},
+		{"2MiB", false, "goroutine-stack-start must be 0 or a power of two", ""},
+		{"deep", false, "goroutine-stack-start: ", ""},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			var logs bytes.Buffer
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done, err := holdStacks(ctx, tc.flag, slog.New(slog.NewTextHandler(&logs, nil)))
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				assert.Nil(t, done)
+				return
+			}
+			require.NoError(t, err)
+			assert.Contains(t, logs.String(), tc.logLine)
+			if !tc.holds {
+				assert.Nil(t, done)
+				return
+			}
+			require.NotNil(t, done)
+			cancel()
+			<-done
+			assert.NotContains(t, logs.String(), "not held")
+		})
+	}
+}

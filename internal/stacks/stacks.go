@@ -1,0 +1,161 @@
+// Package stacks makes new goroutines start with a stack as deep as the
+// goroutines of a request grow to.
+//
+// A SpiceDB check runs most of its work in goroutines that live for one
+// dispatch (singleflight's, a union's branches, the task runner's), each
+// going 16-32 KiB deep through SpiceDB's graph code, the datastore and the
+// pure-Go SQLite. Go starts a goroutine with the average stack in use that
+// its last collection found (the adaptive starting stack of Go 1.19,
+// /gc/stack/starting-size:bytes), and a server's idle goroutines (gRPC's
+// workers, connections, timers: a few KiB each) hold that average far
+// below: every dispatch goroutine then grows its stack two or three times,
+// copying it each time. Measured on `spicegate serve` (BENCHMARKS.md,
+// "Goroutines that start deep enough"): stack growth was 7% of the
+// server's CPU on a dataset `view` check, and a client calling one check
+// after another waited 18% less for each with goroutines starting at
+// 32 KiB.
+//
+// The runtime offers no setting for the starting size, only the average,
+// so Hold raises the average: it keeps goroutines parked with a stack in
+// use just under the size it is asked for, as many as it takes (it reads
+// the runtime's choice back after each collection), at most MaxHeld. A
+// process with thousands of goroutines of its own (connections) outweighs
+// them: the runtime's choice then stands, as without Hold. Stacks the
+// collector finds mostly unused still shrink, as always.
+package stacks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/bits"
+	"runtime"
+	"runtime/metrics"
+	"time"
+	"unsafe"
+)
+
+const (
+	// DefaultStart is the starting size Hold is asked for by serve: what a
+	// SpiceDB dispatch goroutine uses (16 KiB measured no faster than the
+	// runtime's own, 64 KiB slower than 32: BENCHMARKS.md).
+	DefaultStart = 32 << 10
+	// MinStart and MaxStart bound the sizes Hold accepts.
+	MinStart = 4 << 10
+	MaxStart = 1 << 20
+	// MaxHeld bounds the goroutines Hold parks: MaxHeld stacks of the
+	// starting size (8 MiB at 32 KiB).
+	MaxHeld = 256
+	// checkEvery is how often Hold looks for a finished collection.
+	checkEvery = 100 * time.Millisecond
+)
+
+// ErrSize is returned by Hold for a size it cannot hold.
+var ErrSize = fmt.Errorf("stacks: the starting size must be a power of two from %d KiB to %d KiB", MinStart>>10, MaxStart>>10)
+
+// ErrUnsupported is returned by Hold when the runtime does not report its
+// starting stack size.
+var ErrUnsupported = errors.New("stacks: the runtime does not report its starting stack size (/gc/stack/starting-size:bytes)")
+
+const (
+	startingSize = "/gc/stack/starting-size:bytes"
+	gcCycles     = "/gc/cycles/total:gc-cycles"
+)
+
+// StartingSize returns the stack size the runtime gives a new goroutine
+// now (0 when it does not say).
+func StartingSize() uint64 {
+	s := []metrics.Sample{{Name: startingSize}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
+// Hold makes new goroutines start with at least start bytes of stack (a
+// power of two from MinStart to MaxStart) until ctx ends, then lets the
+// goroutines it parked go and returns ctx's error. It returns ErrSize or
+// ErrUnsupported at once when it cannot.
+func Hold(ctx context.Context, start uint64) error {
+	if start < MinStart || start > MaxStart || bits.OnesCount64(start) != 1 {
+		return ErrSize
+	}
+	if StartingSize() == 0 {
+		return ErrUnsupported
+	}
+	release := make(chan struct{})
+	defer close(release) // every parked goroutine returns
+	// Each parks with a little less than start in use, so that its stack
+	// is start (the runtime adds its guard to the average, then rounds it
+	// up to a power of two) and the average stays under start.
+	inUse := uintptr(start - start/8)
+	held := 0
+	hold := func(want int) {
+		for ; held < want; held++ {
+			go func() {
+				var base byte
+				descend(&base, inUse, release)
+			}()
+		}
+		for ; held > want; held-- {
+			release <- struct{}{}
+		}
+	}
+	// A first guess, corrected after each collection: twice the other
+	// goroutines, each at start, bring an average of a few KiB over start/2.
+	hold(min(2*runtime.NumGoroutine(), MaxHeld))
+	cycles := gcCount()
+	tick := time.NewTicker(checkEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		// The runtime sets the starting size at each collection's end.
+		if c := gcCount(); c != cycles {
+			cycles = c
+			hold(next(held, StartingSize(), start))
+		}
+	}
+}
+
+// next returns how many goroutines to hold, holding held, when the runtime
+// starts goroutines at now and start is wanted: more while it starts them
+// smaller, fewer once it starts them larger (the process's own goroutines
+// are deeper: fewer are needed, or none).
+func next(held int, now, start uint64) int {
+	switch {
+	case now < start:
+		return min(max(2*held, 8), MaxHeld)
+	case now > start:
+		return held * 3 / 4
+	}
+	return held
+}
+
+func gcCount() uint64 {
+	s := []metrics.Sample{{Name: gcCycles}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
+// descend calls itself until the stack in use, from base (a variable of
+// the goroutine's first frame; the runtime moves the pointer with the
+// stack when it grows), reaches inUse, then waits for release. Frames of
+// 2 KiB keep the calls few, so collections scan few frames.
+//
+//go:noinline
+func descend(base *byte, inUse uintptr, release <-chan struct{}) {
+	var frame [2 << 10]byte
+	if uintptr(unsafe.Pointer(base))-uintptr(unsafe.Pointer(&frame[0])) < inUse {
+		descend(base, inUse, release)
+	} else {
+		<-release
+	}
+}
