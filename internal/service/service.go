@@ -24,6 +24,7 @@ import (
 	"github.com/spicegate/spicegate/client"
 	"github.com/spicegate/spicegate/internal/embedded"
 	"github.com/spicegate/spicegate/internal/httpapi"
+	"github.com/spicegate/spicegate/internal/stacks"
 	"github.com/spicegate/spicegate/seed"
 )
 
@@ -335,7 +336,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 	}
 
 	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "spicegate_goroutine_stack_holders",
+			Help: "Goroutines parked to keep new goroutines' starting stack at --goroutine-stack-start (counted in go_goroutines too).",
+		}, func() float64 { return float64(stacks.Held()) }))
 	tokens, err := httpapi.ParseTokens(cfg.HTTPTokens)
 	if err != nil {
 		return nil, err

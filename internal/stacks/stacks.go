@@ -29,8 +29,11 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"os"
 	"runtime"
 	"runtime/metrics"
+	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -54,8 +57,15 @@ const (
 var ErrSize = fmt.Errorf("stacks: the starting size must be a power of two from %d KiB to %d KiB", MinStart>>10, MaxStart>>10)
 
 // ErrUnsupported is returned by Hold when the runtime does not report its
-// starting stack size.
-var ErrUnsupported = errors.New("stacks: the runtime does not report its starting stack size (/gc/stack/starting-size:bytes)")
+// starting stack size, or does not adapt it (GODEBUG=adaptivestackstart=0).
+var ErrUnsupported = errors.New("stacks: the runtime does not report or does not adapt its starting stack size (/gc/stack/starting-size:bytes, GODEBUG adaptivestackstart)")
+
+// held counts the goroutines Hold parks (Held).
+var held atomic.Int64
+
+// Held returns how many goroutines Hold keeps parked now: they are among
+// the process's goroutines (runtime.NumGoroutine, go_goroutines).
+func Held() int { return int(held.Load()) }
 
 const (
 	startingSize = "/gc/stack/starting-size:bytes"
@@ -81,24 +91,28 @@ func Hold(ctx context.Context, start uint64) error {
 	if start < MinStart || start > MaxStart || bits.OnesCount64(start) != 1 {
 		return ErrSize
 	}
-	if StartingSize() == 0 {
+	if StartingSize() == 0 || !adaptive(os.Getenv("GODEBUG")) {
 		return ErrUnsupported
 	}
 	release := make(chan struct{})
-	defer close(release) // every parked goroutine returns
+	n := 0
+	defer func() {
+		close(release) // every parked goroutine returns
+		held.Add(-int64(n))
+	}()
 	// Each parks with a little less than start in use, so that its stack
 	// is start (the runtime adds its guard to the average, then rounds it
 	// up to a power of two) and the average stays under start.
 	inUse := uintptr(start - start/8)
-	held := 0
 	hold := func(want int) {
-		for ; held < want; held++ {
+		held.Add(int64(want - n))
+		for ; n < want; n++ {
 			go func() {
 				var base byte
 				descend(&base, inUse, release)
 			}()
 		}
-		for ; held > want; held-- {
+		for ; n > want; n-- {
 			release <- struct{}{}
 		}
 	}
@@ -117,7 +131,7 @@ func Hold(ctx context.Context, start uint64) error {
 		// The runtime sets the starting size at each collection's end.
 		if c := gcCount(); c != cycles {
 			cycles = c
-			hold(next(held, StartingSize(), start))
+			hold(next(n, StartingSize(), start))
 		}
 	}
 }
@@ -134,6 +148,18 @@ func next(held int, now, start uint64) int {
 		return held * 3 / 4
 	}
 	return held
+}
+
+// adaptive reports whether a GODEBUG value leaves the runtime's adaptive
+// starting stack on (its last adaptivestackstart setting wins).
+func adaptive(godebug string) bool {
+	on := true
+	for _, kv := range strings.Split(godebug, ",") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok && k == "adaptivestackstart" {
+			on = v != "0"
+		}
+	}
+	return on
 }
 
 func gcCount() uint64 {

@@ -62,8 +62,29 @@ func TestHoldRaisesTheRuntimesStartingSize(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- Hold(ctx, start) }()
 	startsAt(t, "64 KiB with Hold", func(s uint64) bool { return s == start })
+	assert.Positive(t, Held())
 
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
+	assert.Zero(t, Held())
 	startsAt(t, "under 64 KiB after Hold", func(s uint64) bool { return s < start })
+}
+
+func TestAdaptive(t *testing.T) {
+	for godebug, want := range map[string]bool{
+		"":                                true,
+		"adaptivestackstart=1":            true,
+		"adaptivestackstart=0":            false,
+		"gctrace=1, adaptivestackstart=0": false,
+		"adaptivestackstart=0,adaptivestackstart=1": true,
+	} {
+		assert.Equal(t, want, adaptive(godebug), "%q", godebug)
+	}
+}
+
+// With the runtime's adaptive starting size off, Hold has nothing to raise
+// and says so rather than park goroutines for nothing.
+func TestHoldRefusesWhenTheRuntimeDoesNotAdapt(t *testing.T) {
+	t.Setenv("GODEBUG", "adaptivestackstart=0")
+	assert.ErrorIs(t, Hold(context.Background(), DefaultStart), ErrUnsupported)
 }
