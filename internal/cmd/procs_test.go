@@ -57,8 +57,8 @@ func TestServeHoldsGoroutineStacks(t *testing.T) {
 		{"32 KiB", true, "", `start="32 KiB"`},
 		{"64KiB", true, "", `start="64 KiB"`},
 		{"0", false, "", `start="the runtime's"`},
-		{"48KiB", false, "goroutine-stack-start must be 0 or a power of two from 4.0 KiB to 1.0 MiB", ""},
-		{"2MiB", false, "goroutine-stack-start must be 0 or a power of two", ""},
+		{"48KiB", false, "goroutine-stack-start must be 0 or a power of two from 4.0 KiB to 128 KiB", ""},
+		{"256KiB", false, "goroutine-stack-start must be 0 or a power of two", ""},
 		{"deep", false, "goroutine-stack-start: ", ""},
 	} {
 		t.Run(tc.flag, func(t *testing.T) {

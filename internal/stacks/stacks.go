@@ -17,8 +17,9 @@
 //
 // The runtime offers no setting for the starting size, only the average,
 // so Hold raises the average: it keeps goroutines parked with a stack in
-// use just under the size it is asked for, as many as it takes (it reads
-// the runtime's choice back after each collection), at most MaxHeld. A
+// use just under the size it is asked for, in proportion to the process's
+// other goroutines (twice as many at first; the proportion corrected after
+// each collection by the runtime's choice, read back), at most MaxHeld. A
 // process with thousands of goroutines of its own (connections) outweighs
 // them: the runtime's choice then stands, as without Hold. Stacks the
 // collector finds mostly unused still shrink, as always.
@@ -28,6 +29,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"os"
 	"runtime"
@@ -43,9 +45,10 @@ const (
 	// SpiceDB dispatch goroutine uses (16 KiB measured no faster than the
 	// runtime's own, 64 KiB slower than 32: BENCHMARKS.md).
 	DefaultStart = 32 << 10
-	// MinStart and MaxStart bound the sizes Hold accepts.
+	// MinStart and MaxStart bound the sizes Hold accepts: MaxHeld
+	// goroutines at MaxStart hold 32 MiB.
 	MinStart = 4 << 10
-	MaxStart = 1 << 20
+	MaxStart = 128 << 10
 	// MaxHeld bounds the goroutines Hold parks: MaxHeld stacks of the
 	// starting size (8 MiB at 32 KiB).
 	MaxHeld = 256
@@ -95,6 +98,7 @@ func Hold(ctx context.Context, start uint64) error {
 		return ErrUnsupported
 	}
 	release := make(chan struct{})
+	var deep atomic.Int64 // parked goroutines at their depth
 	n := 0
 	defer func() {
 		close(release) // every parked goroutine returns
@@ -109,17 +113,23 @@ func Hold(ctx context.Context, start uint64) error {
 		for ; n < want; n++ {
 			go func() {
 				var base byte
-				descend(&base, inUse, release)
+				descend(&base, inUse, &deep, release)
 			}()
 		}
 		for ; n > want; n-- {
 			release <- struct{}{}
 		}
 	}
-	// A first guess, corrected after each collection: twice the other
-	// goroutines, each at start, bring an average of a few KiB over start/2.
-	hold(min(2*runtime.NumGoroutine(), MaxHeld))
-	cycles := gcCount()
+	// factor is how many goroutines to hold per other goroutine. Twice:
+	// goroutines of a few KiB and twice as many at start average a few KiB
+	// over start/2, which the runtime rounds up to start. Each collection
+	// corrects it for how deep the others are.
+	factor := 2.0
+	hold(holders(factor, runtime.NumGoroutine()))
+	// A collection counts once it began after every parked goroutine had
+	// reached its depth: before, the shallow newcomers pull the average
+	// down.
+	settledAt, settled := uint64(0), false
 	tick := time.NewTicker(checkEvery)
 	defer tick.Stop()
 	for {
@@ -128,26 +138,54 @@ func Hold(ctx context.Context, start uint64) error {
 			return ctx.Err()
 		case <-tick.C:
 		}
-		// The runtime sets the starting size at each collection's end.
-		if c := gcCount(); c != cycles {
-			cycles = c
-			hold(next(n, StartingSize(), start))
+		if deep.Load() != int64(n) {
+			continue
+		}
+		c := gcCount()
+		if !settled {
+			settledAt, settled = c, true
+			continue
+		}
+		// The runtime sets the starting size at each collection's end:
+		// the one under way when all were deep may have scanned some
+		// before.
+		if c < settledAt+2 {
+			continue
+		}
+		settledAt = c - 1 // the next collection ending counts
+		factor = adjust(factor, StartingSize(), start)
+		if want := holders(factor, runtime.NumGoroutine()-n); want != n {
+			hold(want)
+			settled = false
 		}
 	}
 }
 
-// next returns how many goroutines to hold, holding held, when the runtime
-// starts goroutines at now and start is wanted: more while it starts them
-// smaller, fewer once it starts them larger (the process's own goroutines
-// are deeper: fewer are needed, or none).
-func next(held int, now, start uint64) int {
+// Bounds of Hold's factor (goroutines held per other goroutine).
+const (
+	minFactor = 1.0 / 16
+	maxFactor = 32
+)
+
+// adjust returns Hold's next factor when the runtime starts goroutines at
+// now and start is wanted: half as many again while it starts them smaller,
+// a quarter fewer once it starts them larger (the process's own goroutines
+// are deeper than Hold assumed).
+func adjust(factor float64, now, start uint64) float64 {
 	switch {
 	case now < start:
-		return min(max(2*held, 8), MaxHeld)
+		return min(factor*1.5, maxFactor)
 	case now > start:
-		return held * 3 / 4
+		return max(factor*0.75, minFactor)
 	}
-	return held
+	return factor
+}
+
+// holders returns how many goroutines to hold beside others: factor per
+// other goroutine, at most MaxHeld. It follows the others' count, so a
+// load's goroutines gone, fewer are held.
+func holders(factor float64, others int) int {
+	return min(int(math.Ceil(factor*float64(max(others, 1)))), MaxHeld)
 }
 
 // adaptive reports whether a GODEBUG value leaves the runtime's adaptive
@@ -173,15 +211,18 @@ func gcCount() uint64 {
 
 // descend calls itself until the stack in use, from base (a variable of
 // the goroutine's first frame; the runtime moves the pointer with the
-// stack when it grows), reaches inUse, then waits for release. Frames of
+// stack when it grows), reaches inUse, then counts itself in deep and
+// waits for release. Frames of
 // 2 KiB keep the calls few, so collections scan few frames.
 //
 //go:noinline
-func descend(base *byte, inUse uintptr, release <-chan struct{}) {
+func descend(base *byte, inUse uintptr, deep *atomic.Int64, release <-chan struct{}) {
 	var frame [2 << 10]byte
 	if uintptr(unsafe.Pointer(base))-uintptr(unsafe.Pointer(&frame[0])) < inUse {
-		descend(base, inUse, release)
-	} else {
-		<-release
+		descend(base, inUse, deep, release)
+		return
 	}
+	deep.Add(1)
+	<-release
+	deep.Add(-1)
 }
