@@ -3,6 +3,7 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"runtime"
 	"testing"
@@ -44,28 +45,30 @@ func TestServeAdaptsProcessorsUnlessToldNotTo(t *testing.T) {
 	}
 }
 
-// serve holds goroutine stacks at --goroutine-stack-start unless it is 0,
-// and refuses a size the runtime cannot start goroutines with, naming the
+// serve holds goroutine stacks at --goroutine-stack-start unless it is 0
+// or SpiceDB is external, and refuses a size it cannot hold, naming the
 // flag.
 func TestServeHoldsGoroutineStacks(t *testing.T) {
 	for _, tc := range []struct {
-		flag    string
-		holds   bool
-		err     string
-		logLine string
+		flag     string
+		external bool
+		holds    bool
+		err      string
+		logLine  string
 	}{
-		{"32 KiB", true, "", `start="32 KiB"`},
-		{"64KiB", true, "", `start="64 KiB"`},
-		{"0", false, "", `start="the runtime's"`},
-		{"48KiB", false, "goroutine-stack-start must be 0 or a power of two from 4.0 KiB to 128 KiB", ""},
-		{"256KiB", false, "goroutine-stack-start must be 0 or a power of two", ""},
-		{"deep", false, "goroutine-stack-start: ", ""},
+		{"32 KiB", false, true, "", `start="32 KiB"`},
+		{"64KiB", false, true, "", `start="64 KiB"`},
+		{"0", false, false, "", `start="the runtime's"`},
+		{"32 KiB", true, false, "", `start="the runtime's" reason="no embedded SpiceDB"`},
+		{"48KiB", false, false, "goroutine-stack-start must be 0 or a power of two from 16 KiB to 128 KiB", ""},
+		{"256KiB", false, false, "goroutine-stack-start must be 0 or a power of two", ""},
+		{"deep", false, false, "goroutine-stack-start: ", ""},
 	} {
-		t.Run(tc.flag, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s external=%v", tc.flag, tc.external), func(t *testing.T) {
 			var logs bytes.Buffer
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			done, err := holdStacks(ctx, tc.flag, slog.New(slog.NewTextHandler(&logs, nil)))
+			done, err := holdStacks(ctx, tc.flag, tc.external, slog.New(slog.NewTextHandler(&logs, nil)))
 			if tc.err != "" {
 				require.ErrorContains(t, err, tc.err)
 				assert.Nil(t, done)

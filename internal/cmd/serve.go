@@ -77,18 +77,23 @@ func adaptProcs(ctx context.Context, on bool, getenv func(string) string, log *s
 // goroutines start with that much stack until ctx ends (package stacks:
 // why, and the measurements). The returned channel closes when it stops
 // (nil when it did not start).
-func holdStacks(ctx context.Context, flag string, log *slog.Logger) (done <-chan struct{}, err error) {
+func holdStacks(ctx context.Context, flag string, external bool, log *slog.Logger) (done <-chan struct{}, err error) {
 	size, err := humanize.ParseBytes(flag)
 	if err != nil {
 		return nil, fmt.Errorf("goroutine-stack-start: %w", err)
 	}
-	if size == 0 {
-		log.Info("goroutine stacks", "start", "the runtime's", "starting_size", stacks.StartingSize())
-		return nil, nil
-	}
-	if size < stacks.MinStart || size > stacks.MaxStart || size&(size-1) != 0 {
+	if size != 0 && (size < stacks.MinStart || size > stacks.MaxStart || size&(size-1) != 0) {
 		return nil, fmt.Errorf("goroutine-stack-start must be 0 or a power of two from %s to %s, not %q",
 			humanize.IBytes(stacks.MinStart), humanize.IBytes(stacks.MaxStart), flag)
+	}
+	switch {
+	case size == 0:
+		log.Info("goroutine stacks", "start", "the runtime's")
+		return nil, nil
+	case external:
+		// The deep goroutines are an embedded SpiceDB's dispatches.
+		log.Info("goroutine stacks", "start", "the runtime's", "reason", "no embedded SpiceDB")
+		return nil, nil
 	}
 	log.Info("goroutine stacks", "start", humanize.IBytes(size))
 	ended := make(chan struct{})
@@ -130,7 +135,7 @@ Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			gc, fromEnv := tuneGC(os.Getenv)
 			log.Info("garbage collector", "gogc", gc, "from_env", fromEnv)
-			if _, err := holdStacks(cmd.Context(), stackStart, log); err != nil {
+			if _, err := holdStacks(cmd.Context(), stackStart, cfg.SpiceDBEndpoint != "", log); err != nil {
 				return err
 			}
 			adaptProcs(cmd.Context(), adaptiveProcs, os.Getenv, log)
@@ -184,7 +189,7 @@ Every flag is also an environment variable: --http-addr is SPICEGATE_HTTP_ADDR.`
 	f.StringVar(&cfg.Seed, "seed", "demo", `seed to load at start into an empty store: "demo", a seed file, or "" for none`)
 	f.BoolVar(&noSeed, "no-seed", false, "load no seed")
 	f.BoolVar(&adaptiveProcs, "adaptive-procs", true, "run Go's scheduler on one processor while the process uses under 0.3 of a core, or its requests come one at a time (about 20% less CPU per request, and less wait for each), on all of them once overlapping requests use more than 0.6 or goroutines queue for the processor; false, or a GOMAXPROCS environment variable: a fixed count")
-	f.StringVar(&stackStart, "goroutine-stack-start", humanize.IBytes(stacks.DefaultStart), "stack new goroutines start with, held by parking a few goroutines that deep (Go starts them with the average in use, which idle goroutines keep small, so each of SpiceDB's dispatch goroutines grows its stack: 18% of a dataset check's wait); 0: the runtime's own")
+	f.StringVar(&stackStart, "goroutine-stack-start", humanize.IBytes(stacks.DefaultStart), "stack new goroutines start with, held by parking a few goroutines that deep (Go starts them with the average in use, which idle goroutines keep small, so each of SpiceDB's dispatch goroutines grows its stack: 10-20% of a dataset check's wait); 0, or with --spicedb-endpoint: the runtime's own")
 	f.BoolVar(&cfg.SeedNonEmpty, "seed-non-empty", false, "load the seed even into a store that holds data (it restores what it lists, undoing deletions of those relationships)")
 	f.StringVar(&cfg.SupportUser, "support-user", "support", "the vendor support account every organization lists (and the only one who may act as it is an admin token)")
 	f.BoolVar(&cfg.AllowSchemaRemovals, "allow-schema-removals", false, "apply a schema that removes definitions, relations or permissions")

@@ -12,29 +12,27 @@
 // copying it each time. Measured on `spicegate serve` (BENCHMARKS.md,
 // "Goroutines that start deep enough"): stack growth was 7% of the
 // server's CPU on a dataset `view` check, and a client calling one check
-// after another waited 18% less for each with goroutines starting at
+// after another waited 10-30% less for each with goroutines starting at
 // 32 KiB.
 //
 // The runtime offers no setting for the starting size, only the average,
 // so Hold raises the average: it keeps goroutines parked with a stack in
-// use just under the size it is asked for, in proportion to the process's
-// other goroutines (twice as many at first; the proportion corrected after
-// each collection by the runtime's choice, read back), at most MaxHeld. A
-// process with thousands of goroutines of its own (connections) outweighs
-// them: the runtime's choice then stands, as without Hold. Stacks the
-// collector finds mostly unused still shrink, as always.
+// use just under the size it is asked for, as many as the runtime's own
+// figures of its last collection (the stack it scanned, the goroutines
+// alive) say it takes, recomputed after each collection. When the
+// process's goroutines are deep enough on their own, it parks none; when
+// it would take more than 8 MiB of parked stacks (a process with thousands
+// of goroutines of its own, connections), none either, and the runtime's
+// choice stands, as without Hold. Stacks the collector finds mostly unused
+// still shrink, as always.
 package stacks
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/bits"
-	"os"
-	"runtime"
 	"runtime/metrics"
-	"strings"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -45,12 +43,11 @@ const (
 	// SpiceDB dispatch goroutine uses (16 KiB measured no faster than the
 	// runtime's own, 64 KiB slower than 32: BENCHMARKS.md).
 	DefaultStart = 32 << 10
-	// MinStart and MaxStart bound the sizes Hold accepts: MaxHeld
-	// goroutines at MaxStart hold 32 MiB.
-	MinStart = 4 << 10
+	// MinStart and MaxStart bound the sizes Hold accepts.
+	MinStart = 16 << 10
 	MaxStart = 128 << 10
-	// MaxHeld bounds the goroutines Hold parks: MaxHeld stacks of the
-	// starting size (8 MiB at 32 KiB).
+	// MaxHeld bounds the goroutines Hold parks at DefaultStart; at other
+	// sizes it parks at most as many bytes of stack (8 MiB).
 	MaxHeld = 256
 	// checkEvery is how often Hold looks for a finished collection.
 	checkEvery = 100 * time.Millisecond
@@ -60,8 +57,9 @@ const (
 var ErrSize = fmt.Errorf("stacks: the starting size must be a power of two from %d KiB to %d KiB", MinStart>>10, MaxStart>>10)
 
 // ErrUnsupported is returned by Hold when the runtime does not report its
-// starting stack size, or does not adapt it (GODEBUG=adaptivestackstart=0).
-var ErrUnsupported = errors.New("stacks: the runtime does not report or does not adapt its starting stack size (/gc/stack/starting-size:bytes, GODEBUG adaptivestackstart)")
+// starting stack size, or does not follow the average (GODEBUG
+// adaptivestackstart=0).
+var ErrUnsupported = errors.New("stacks: the runtime does not report its starting stack size or does not follow the average stack (/gc/stack/starting-size:bytes, GODEBUG adaptivestackstart)")
 
 // held counts the goroutines Hold parks (Held).
 var held atomic.Int64
@@ -71,8 +69,10 @@ var held atomic.Int64
 func Held() int { return int(held.Load()) }
 
 const (
-	startingSize = "/gc/stack/starting-size:bytes"
-	gcCycles     = "/gc/cycles/total:gc-cycles"
+	startingSize   = "/gc/stack/starting-size:bytes"
+	gcCycles       = "/gc/cycles/total:gc-cycles"
+	stackScan      = "/gc/scan/stack:bytes"
+	liveGoroutines = "/sched/goroutines:goroutines"
 )
 
 // StartingSize returns the stack size the runtime gives a new goroutine
@@ -88,15 +88,21 @@ func StartingSize() uint64 {
 
 // Hold makes new goroutines start with at least start bytes of stack (a
 // power of two from MinStart to MaxStart) until ctx ends, then lets the
-// goroutines it parked go and returns ctx's error. It returns ErrSize or
-// ErrUnsupported at once when it cannot.
+// goroutines it parked go and returns ctx's error. It returns ErrSize,
+// ErrRunning or ErrUnsupported at once when it cannot, and ErrUnsupported
+// later, its goroutines let go, if the runtime turns out not to follow the
+// average (GODEBUG=adaptivestackstart=0 by any means).
 func Hold(ctx context.Context, start uint64) error {
 	if start < MinStart || start > MaxStart || bits.OnesCount64(start) != 1 {
 		return ErrSize
 	}
-	if StartingSize() == 0 || !adaptive(os.Getenv("GODEBUG")) {
+	if StartingSize() == 0 {
 		return ErrUnsupported
 	}
+	if !running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer running.Store(false)
 	release := make(chan struct{})
 	var deep atomic.Int64 // parked goroutines at their depth
 	n := 0
@@ -105,31 +111,25 @@ func Hold(ctx context.Context, start uint64) error {
 		held.Add(-int64(n))
 	}()
 	// Each parks with a little less than start in use, so that its stack
-	// is start (the runtime adds its guard to the average, then rounds it
-	// up to a power of two) and the average stays under start.
-	inUse := uintptr(start - start/8)
+	// is start, never more.
+	inUse := start - start/8
 	hold := func(want int) {
 		held.Add(int64(want - n))
 		for ; n < want; n++ {
 			go func() {
 				var base byte
-				descend(&base, inUse, &deep, release)
+				descend(&base, uintptr(inUse), &deep, release)
 			}()
 		}
 		for ; n > want; n-- {
 			release <- struct{}{}
 		}
 	}
-	// factor is how many goroutines to hold per other goroutine. Twice:
-	// goroutines of a few KiB and twice as many at start average a few KiB
-	// over start/2, which the runtime rounds up to start. Each collection
-	// corrects it for how deep the others are.
-	factor := 2.0
-	hold(holders(factor, runtime.NumGoroutine()))
 	// A collection counts once it began after every parked goroutine had
-	// reached its depth: before, the shallow newcomers pull the average
-	// down.
+	// reached its depth: before, shallow newcomers pull the average down.
 	settledAt, settled := uint64(0), false
+	used := uint64(0) // the collection last decided on
+	ignored := 0      // collections in a row whose average the runtime did not follow
 	tick := time.NewTicker(checkEvery)
 	defer tick.Stop()
 	for {
@@ -141,72 +141,94 @@ func Hold(ctx context.Context, start uint64) error {
 		if deep.Load() != int64(n) {
 			continue
 		}
-		c := gcCount()
-		if !settled {
-			settledAt, settled = c, true
+		r := read()
+		if n > 0 {
+			if !settled {
+				settledAt, settled = r.cycles, true
+				continue
+			}
+			// The runtime sets the starting size at each collection's
+			// end: the one under way when all were deep may have scanned
+			// some before.
+			if r.cycles < settledAt+2 {
+				continue
+			}
+		} else if r.cycles == used {
+			continue // with none parked, any collection not yet used counts
+		}
+		used, settledAt = r.cycles, r.cycles-1 // the next collection ending counts
+		// The runtime rounds the average up: a starting size under half
+		// of it means the average is not what it goes by.
+		if n > 0 && r.goroutines > 0 && 2*r.starting <= r.stackScanned/r.goroutines {
+			if ignored++; ignored == 2 {
+				return ErrUnsupported
+			}
 			continue
 		}
-		// The runtime sets the starting size at each collection's end:
-		// the one under way when all were deep may have scanned some
-		// before.
-		if c < settledAt+2 {
-			continue
-		}
-		settledAt = c - 1 // the next collection ending counts
-		factor = adjust(factor, StartingSize(), start)
-		if want := holders(factor, runtime.NumGoroutine()-n); want != n {
+		ignored = 0
+		if want := next(n, r, start, inUse); want != n {
 			hold(want)
 			settled = false
 		}
 	}
 }
 
-// Bounds of Hold's factor (goroutines held per other goroutine).
-const (
-	minFactor = 1.0 / 16
-	maxFactor = 32
-)
+// ErrRunning is returned by Hold while another Hold runs in the process.
+var ErrRunning = errors.New("stacks: Hold already runs in this process")
 
-// adjust returns Hold's next factor when the runtime starts goroutines at
-// now and start is wanted: half as many again while it starts them smaller,
-// a quarter fewer once it starts them larger (the process's own goroutines
-// are deeper than Hold assumed).
-func adjust(factor float64, now, start uint64) float64 {
-	switch {
-	case now < start:
-		return min(factor*1.5, maxFactor)
-	case now > start:
-		return max(factor*0.75, minFactor)
-	}
-	return factor
+var running atomic.Bool
+
+// maxBytes bounds the stacks Hold parks: MaxHeld goroutines at 32 KiB.
+const maxBytes = MaxHeld * DefaultStart
+
+// reading is what the runtime said of its last collection.
+type reading struct {
+	cycles       uint64 // collections so far
+	starting     uint64 // the starting stack size it chose
+	stackScanned uint64 // bytes of stack in use it scanned
+	goroutines   uint64 // goroutines alive now
 }
 
-// holders returns how many goroutines to hold beside others: factor per
-// other goroutine, at most MaxHeld. It follows the others' count, so a
-// load's goroutines gone, fewer are held.
-func holders(factor float64, others int) int {
-	return min(int(math.Ceil(factor*float64(max(others, 1)))), MaxHeld)
-}
-
-// adaptive reports whether a GODEBUG value leaves the runtime's adaptive
-// starting stack on (its last adaptivestackstart setting wins).
-func adaptive(godebug string) bool {
-	on := true
-	for _, kv := range strings.Split(godebug, ",") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok && k == "adaptivestackstart" {
-			on = v != "0"
+func read() reading {
+	s := []metrics.Sample{{Name: gcCycles}, {Name: startingSize}, {Name: stackScan}, {Name: liveGoroutines}}
+	metrics.Read(s)
+	var v [4]uint64
+	for i := range s {
+		if s[i].Value.Kind() == metrics.KindUint64 {
+			v[i] = s[i].Value.Uint64()
 		}
 	}
-	return on
+	return reading{cycles: v[0], starting: v[1], stackScanned: v[2], goroutines: v[3]}
 }
 
-func gcCount() uint64 {
-	s := []metrics.Sample{{Name: gcCycles}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
+// next returns how many goroutines to hold, holding held of inUse bytes
+// each, after the collection r tells of, for a starting size of start.
+//
+// The runtime starts goroutines with the average stack in use it scanned,
+// plus a guard, rounded up to a power of two: start once the average is
+// over start/2. Hold aims at 9/16 of start (a margin for the guard and for
+// goroutines that come and go), so with the others' goroutines g and their
+// stack s, h held make the average (s + h*inUse) / (g + h) reach it when
+// h >= (g*aim - s) / (inUse - aim). It holds a quarter more than that, and
+// changes only when it holds too few, or over half again too many. None when
+// the others average that much alone, or when more than its budget would be
+// needed (thousands of goroutines): the runtime's choice then stands.
+func next(held int, r reading, start, inUse uint64) int {
+	aim := start * 9 / 16
+	others := max(r.goroutines, uint64(held)+1) - uint64(held)
+	own := uint64(held) * inUse
+	otherStack := max(r.stackScanned, own) - own
+	if otherStack >= others*aim {
 		return 0
 	}
-	return s[0].Value.Uint64()
+	needed := int((others*aim - otherStack + inUse - aim - 1) / (inUse - aim))
+	if needed > int(maxBytes/start) {
+		return 0
+	}
+	if held >= needed && held <= needed*3/2 {
+		return held
+	}
+	return needed + needed/4
 }
 
 // descend calls itself until the stack in use, from base (a variable of

@@ -2,6 +2,9 @@ package stacks
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
 	"runtime"
 	"testing"
 	"time"
@@ -10,35 +13,40 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestAdjust(t *testing.T) {
-	const start = 32 << 10
+func TestNext(t *testing.T) {
+	const start, inUse = 32 << 10, 28 << 10 // aiming at an average of 18 KiB
 	for _, tc := range []struct {
-		name   string
-		factor float64
-		now    uint64
-		want   float64
+		name string
+		held int
+		r    reading
+		next int
 	}{
-		{"smaller: half as many again", 2, 16 << 10, 3},
-		{"smaller: at most maxFactor", 30, 16 << 10, maxFactor},
-		{"as wanted: as before", 2, start, 2},
-		{"larger: a quarter fewer", 2, 64 << 10, 1.5},
-		{"larger: at least minFactor", minFactor, 64 << 10, minFactor},
+		// 40 goroutines of 2 KiB: (40*18 - 80) / (28 - 18) = 64, and a quarter more.
+		{"shallow others: enough to average 18 KiB, a quarter more", 0,
+			reading{goroutines: 40, stackScanned: 40 * 2 << 10}, 80},
+		{"as many already: as many", 80,
+			reading{goroutines: 120, stackScanned: 40*2<<10 + 80*inUse}, 80},
+		{"up to half again too many: as many", 96,
+			reading{goroutines: 136, stackScanned: 40*2<<10 + 96*inUse}, 96},
+		{"too few: enough", 40,
+			reading{goroutines: 80, stackScanned: 40*2<<10 + 40*inUse}, 80},
+		{"over half again too many: enough", 200,
+			reading{goroutines: 240, stackScanned: 40*2<<10 + 200*inUse}, 80},
+		{"others deep enough alone: none", 50,
+			reading{goroutines: 90, stackScanned: 40*20<<10 + 50*inUse}, 0},
+		{"more than 8 MiB needed: none", 0,
+			reading{goroutines: 5000, stackScanned: 5000 * 2 << 10}, 0},
+		{"the runtime counted fewer goroutines than held: as for one other", 10,
+			reading{goroutines: 5, stackScanned: 5 * 2 << 10}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.InDelta(t, tc.want, adjust(tc.factor, tc.now, start), 1e-9)
+			assert.Equal(t, tc.next, next(tc.held, tc.r, start, inUse))
 		})
 	}
 }
 
-func TestHolders(t *testing.T) {
-	assert.Equal(t, 80, holders(2, 40), "factor per other goroutine")
-	assert.Equal(t, 3, holders(0.1, 21), "rounded up")
-	assert.Equal(t, 2, holders(2, 0), "at least for one other")
-	assert.Equal(t, MaxHeld, holders(2, 1000), "at most MaxHeld")
-}
-
 func TestHoldRejectsSizesItCannotHold(t *testing.T) {
-	for _, size := range []uint64{0, 2 << 10, 48 << 10, 256 << 10} {
+	for _, size := range []uint64{0, 8 << 10, 48 << 10, 256 << 10} {
 		assert.ErrorIs(t, Hold(context.Background(), size), ErrSize, "%d", size)
 	}
 }
@@ -62,25 +70,6 @@ func TestHoldRaisesTheRuntimesStartingSize(t *testing.T) {
 	eventually(t, "under 64 KiB after Hold", func() bool { return StartingSize() < start })
 }
 
-func TestAdaptive(t *testing.T) {
-	for godebug, want := range map[string]bool{
-		"":                                true,
-		"adaptivestackstart=1":            true,
-		"adaptivestackstart=0":            false,
-		"gctrace=1, adaptivestackstart=0": false,
-		"adaptivestackstart=0,adaptivestackstart=1": true,
-	} {
-		assert.Equal(t, want, adaptive(godebug), "%q", godebug)
-	}
-}
-
-// With the runtime's adaptive starting size off, Hold has nothing to raise
-// and says so rather than park goroutines for nothing.
-func TestHoldRefusesWhenTheRuntimeDoesNotAdapt(t *testing.T) {
-	t.Setenv("GODEBUG", "adaptivestackstart=0")
-	assert.ErrorIs(t, Hold(context.Background(), DefaultStart), ErrUnsupported)
-}
-
 // eventually collects until cond holds, or fails after a while.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -94,29 +83,79 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// Hold holds in proportion to the process's other goroutines: more while a
-// load's goroutines are there, fewer once they are gone.
-func TestHoldFollowsTheOtherGoroutines(t *testing.T) {
-	const start = 64 << 10
+// parked starts count goroutines that wait for the returned function.
+func parked(count int) (release func()) {
+	stop := make(chan struct{})
+	for range count {
+		go func() { <-stop }()
+	}
+	return func() { close(stop) }
+}
+
+// hold runs Hold(start) until the test ends.
+func hold(t *testing.T, start uint64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Hold(ctx, start) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
-		<-done
-	}()
-	eventually(t, "at 64 KiB", func() bool { return StartingSize() == start })
+		assert.ErrorIs(t, <-done, context.Canceled)
+	})
+}
+
+// Hold holds as many as the process's other goroutines need: more while a
+// load's shallow goroutines are there, fewer once they are gone.
+func TestHoldFollowsTheOtherGoroutines(t *testing.T) {
+	const start = 32 << 10
+	hold(t, start)
+	eventually(t, "at 32 KiB", func() bool { return StartingSize() == start })
 	before := Held()
 
-	stop := make(chan struct{})
-	for range 100 {
-		go func() { <-stop }()
-	}
-	eventually(t, "holding more beside 100 more goroutines", func() bool { return Held() > before+50 })
+	release := parked(40)
+	eventually(t, "holding more beside 40 more goroutines", func() bool { return Held() > before+30 })
 	during := Held()
-	eventually(t, "at 64 KiB with them", func() bool { return StartingSize() == start })
+	eventually(t, "at 32 KiB with them", func() bool { return StartingSize() == start })
 
-	close(stop)
-	eventually(t, "holding fewer once they are gone", func() bool { return Held() < during-50 })
-	eventually(t, "at 64 KiB after them", func() bool { return StartingSize() == start })
+	release()
+	eventually(t, "holding fewer once they are gone", func() bool { return Held() < during-30 })
+	eventually(t, "at 32 KiB after them", func() bool { return StartingSize() == start })
+}
+
+// When the process's own goroutines are too many to outweigh within its
+// budget, Hold parks none: the runtime's choice stands.
+func TestHoldParksNoneWhenItWouldTakeTooMany(t *testing.T) {
+	const start = 32 << 10
+	release := parked(3000)
+	defer release()
+	hold(t, start)
+	// Enough collections for Hold to settle and decide more than once.
+	for range 8 {
+		runtime.GC()
+		time.Sleep(2 * checkEvery)
+		assert.Zero(t, Held(), "held beside 3,000 goroutines")
+	}
+	assert.Less(t, StartingSize(), uint64(start))
+}
+
+// The runtime ignores the average stack with GODEBUG=adaptivestackstart=0
+// (however it is set: the environment here): Hold notices and says so.
+func TestHoldGivesUpWhenTheRuntimeDoesNotFollowTheAverage(t *testing.T) {
+	if os.Getenv("STACKS_TEST_CHILD") == "1" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		go func() {
+			for ctx.Err() == nil {
+				runtime.GC()
+				time.Sleep(checkEvery)
+			}
+		}()
+		err := Hold(ctx, DefaultStart)
+		fmt.Println("hold:", err, "held:", Held())
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHoldGivesUpWhenTheRuntimeDoesNotFollowTheAverage$")
+	cmd.Env = append(os.Environ(), "STACKS_TEST_CHILD=1", "GODEBUG=adaptivestackstart=0")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "hold: "+ErrUnsupported.Error()+" held: 0")
 }
