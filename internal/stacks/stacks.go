@@ -228,14 +228,14 @@ func next(held int, r reading, start, inUse uint64) int {
 	if held >= needed && held <= needed*3/2 {
 		return held
 	}
-	return needed + needed/4
+	return min(needed+needed/4, int(maxBytes/start))
 }
 
 // descend calls itself until the stack in use, from base (a variable of
 // the goroutine's first frame; the runtime moves the pointer with the
 // stack when it grows), reaches inUse, then counts itself in deep and
-// waits for release. Frames of
-// 2 KiB keep the calls few, so collections scan few frames.
+// waits for release. Frames of 2 KiB keep the calls few, so collections
+// scan few frames.
 //
 //go:noinline
 func descend(base *byte, inUse uintptr, deep *atomic.Int64, release <-chan struct{}) {

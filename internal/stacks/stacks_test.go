@@ -34,6 +34,8 @@ func TestNext(t *testing.T) {
 			reading{goroutines: 240, stackScanned: 40*2<<10 + 200*inUse}, 80},
 		{"others deep enough alone: none", 50,
 			reading{goroutines: 90, stackScanned: 40*20<<10 + 50*inUse}, 0},
+		{"a quarter more, within 8 MiB", 0,
+			reading{goroutines: 150, stackScanned: 150 * 2 << 10}, MaxHeld},
 		{"more than 8 MiB needed: none", 0,
 			reading{goroutines: 5000, stackScanned: 5000 * 2 << 10}, 0},
 		{"the runtime counted fewer goroutines than held: as for one other", 10,
