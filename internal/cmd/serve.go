@@ -82,7 +82,7 @@ func holdStacks(ctx context.Context, flag string, external bool, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("goroutine-stack-start: %w", err)
 	}
-	if size != 0 && (size < stacks.MinStart || size > stacks.MaxStart || size&(size-1) != 0) {
+	if size != 0 && stacks.CheckSize(size) != nil {
 		return nil, fmt.Errorf("goroutine-stack-start must be 0 or a power of two from %s to %s, not %q",
 			humanize.IBytes(stacks.MinStart), humanize.IBytes(stacks.MaxStart), flag)
 	}

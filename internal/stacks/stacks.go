@@ -93,8 +93,8 @@ func StartingSize() uint64 {
 // later, its goroutines let go, if the runtime turns out not to follow the
 // average (GODEBUG=adaptivestackstart=0 by any means).
 func Hold(ctx context.Context, start uint64) error {
-	if start < MinStart || start > MaxStart || bits.OnesCount64(start) != 1 {
-		return ErrSize
+	if err := CheckSize(start); err != nil {
+		return err
 	}
 	if StartingSize() == 0 {
 		return ErrUnsupported
@@ -125,11 +125,12 @@ func Hold(ctx context.Context, start uint64) error {
 			release <- struct{}{}
 		}
 	}
-	// A collection counts once it began after every parked goroutine had
-	// reached its depth: before, shallow newcomers pull the average down.
-	settledAt, settled := uint64(0), false
-	used := uint64(0) // the collection last decided on
-	ignored := 0      // collections in a row whose average the runtime did not follow
+	// from is the first collection whose figures count (0: not known yet).
+	// With goroutines just parked, it is the second to end once all are
+	// deep: the one under way then may have scanned some shallow, and
+	// shallow newcomers pull the average down. Otherwise any new one.
+	from := uint64(1)
+	ignored := 0 // collections in a row whose average the runtime did not follow
 	tick := time.NewTicker(checkEvery)
 	defer tick.Stop()
 	for {
@@ -142,21 +143,16 @@ func Hold(ctx context.Context, start uint64) error {
 			continue
 		}
 		r := read()
-		if n > 0 {
-			if !settled {
-				settledAt, settled = r.cycles, true
-				continue
+		if from == 0 {
+			from = r.cycles + 1
+			if n > 0 {
+				from++
 			}
-			// The runtime sets the starting size at each collection's
-			// end: the one under way when all were deep may have scanned
-			// some before.
-			if r.cycles < settledAt+2 {
-				continue
-			}
-		} else if r.cycles == used {
-			continue // with none parked, any collection not yet used counts
 		}
-		used, settledAt = r.cycles, r.cycles-1 // the next collection ending counts
+		if r.cycles < from {
+			continue
+		}
+		from = r.cycles + 1
 		// The runtime rounds the average up: a starting size under half
 		// of it means the average is not what it goes by.
 		if n > 0 && r.goroutines > 0 && 2*r.starting <= r.stackScanned/r.goroutines {
@@ -168,9 +164,18 @@ func Hold(ctx context.Context, start uint64) error {
 		ignored = 0
 		if want := next(n, r, start, inUse); want != n {
 			hold(want)
-			settled = false
+			from = 0
 		}
 	}
+}
+
+// CheckSize returns ErrSize unless Hold can hold size: a power of two
+// from MinStart to MaxStart.
+func CheckSize(size uint64) error {
+	if size < MinStart || size > MaxStart || bits.OnesCount64(size) != 1 {
+		return ErrSize
+	}
+	return nil
 }
 
 // ErrRunning is returned by Hold while another Hold runs in the process.
