@@ -32,7 +32,11 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"os"
+	"runtime/debug"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -60,6 +64,45 @@ var ErrSize = fmt.Errorf("stacks: the starting size must be a power of two from 
 // starting stack size, or does not follow the average (GODEBUG
 // adaptivestackstart=0).
 var ErrUnsupported = errors.New("stacks: the runtime does not report its starting stack size or does not follow the average stack (/gc/stack/starting-size:bytes, GODEBUG adaptivestackstart)")
+
+// followsAverage tells whether the runtime sizes new goroutines by the
+// average stack: GODEBUG's adaptivestackstart, which the runtime reads
+// once, at start, from the binary's default (//go:debug directives and
+// go.mod's godebug lines) and then the environment, and never again.
+var followsAverage = adaptiveStackStart(defaultGODEBUG(), os.Getenv("GODEBUG"))
+
+func defaultGODEBUG() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	for _, s := range info.Settings {
+		if s.Key == "DefaultGODEBUG" {
+			return s.Value
+		}
+	}
+	return ""
+}
+
+// adaptiveStackStart reads adaptivestackstart from GODEBUG settings the
+// way the runtime does (runtime1.go, parsegodebug): each string left to
+// right, later settings over earlier ones, values that are not integers
+// ignored; on by default.
+func adaptiveStackStart(settings ...string) bool {
+	on := true
+	for _, godebug := range settings {
+		for field := range strings.SplitSeq(godebug, ",") {
+			key, value, ok := strings.Cut(field, "=")
+			if !ok || key != "adaptivestackstart" {
+				continue
+			}
+			if n, err := strconv.ParseInt(value, 10, 32); err == nil {
+				on = n != 0
+			}
+		}
+	}
+	return on
+}
 
 // held counts the goroutines Hold parks (Held).
 var held atomic.Int64
@@ -89,14 +132,13 @@ func StartingSize() uint64 {
 // Hold makes new goroutines start with at least start bytes of stack (a
 // power of two from MinStart to MaxStart) until ctx ends, then lets the
 // goroutines it parked go and returns ctx's error. It returns ErrSize,
-// ErrRunning or ErrUnsupported at once when it cannot, and ErrUnsupported
-// later, its goroutines let go, if the runtime turns out not to follow the
-// average (GODEBUG=adaptivestackstart=0 by any means).
+// ErrRunning or ErrUnsupported at once when it cannot (ErrUnsupported when
+// the runtime does not follow the average: GODEBUG=adaptivestackstart=0).
 func Hold(ctx context.Context, start uint64) error {
 	if err := CheckSize(start); err != nil {
 		return err
 	}
-	if StartingSize() == 0 {
+	if !followsAverage || StartingSize() == 0 {
 		return ErrUnsupported
 	}
 	if !running.CompareAndSwap(false, true) {
@@ -130,7 +172,6 @@ func Hold(ctx context.Context, start uint64) error {
 	// deep: the one under way then may have scanned some shallow, and
 	// shallow newcomers pull the average down. Otherwise any new one.
 	from := uint64(1)
-	ignored := 0 // collections in a row whose average the runtime did not follow
 	tick := time.NewTicker(checkEvery)
 	defer tick.Stop()
 	for {
@@ -153,15 +194,6 @@ func Hold(ctx context.Context, start uint64) error {
 			continue
 		}
 		from = r.cycles + 1
-		// The runtime rounds the average up: a starting size under half
-		// of it means the average is not what it goes by.
-		if n > 0 && r.goroutines > 0 && 2*r.starting <= r.stackScanned/r.goroutines {
-			if ignored++; ignored == 2 {
-				return ErrUnsupported
-			}
-			continue
-		}
-		ignored = 0
 		if want := next(n, r, start, inUse); want != n {
 			hold(want)
 			from = 0
@@ -189,21 +221,20 @@ const maxBytes = MaxHeld * DefaultStart
 // reading is what the runtime said of its last collection.
 type reading struct {
 	cycles       uint64 // collections so far
-	starting     uint64 // the starting stack size it chose
 	stackScanned uint64 // bytes of stack in use it scanned
 	goroutines   uint64 // goroutines alive now
 }
 
 func read() reading {
-	s := []metrics.Sample{{Name: gcCycles}, {Name: startingSize}, {Name: stackScan}, {Name: liveGoroutines}}
+	s := []metrics.Sample{{Name: gcCycles}, {Name: stackScan}, {Name: liveGoroutines}}
 	metrics.Read(s)
-	var v [4]uint64
+	var v [3]uint64
 	for i := range s {
 		if s[i].Value.Kind() == metrics.KindUint64 {
 			v[i] = s[i].Value.Uint64()
 		}
 	}
-	return reading{cycles: v[0], starting: v[1], stackScanned: v[2], goroutines: v[3]}
+	return reading{cycles: v[0], stackScanned: v[1], goroutines: v[2]}
 }
 
 // next returns how many goroutines to hold, holding held of inUse bytes
