@@ -256,7 +256,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// CompleteForTesting is Complete that also hands over the in-memory
 	// listener, the one way to pipe TCP connections into it (the name
 	// aside, it is exported API of the pinned SpiceDB).
-	runnable, listeners, err := server.NewConfigWithOptionsAndDefaults(append(opts,
+	runnable, listeners, err := server.NewConfigWithOptionsAndDefaults(append(append(opts,
 		server.WithDatastoreConfig(*ds),
 		server.WithGRPCServer(grpcCfg),
 		server.WithPresharedSecureKey(cfg.PresharedKey),
@@ -270,7 +270,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		server.WithEnableRelationshipExpiration(true),
 		direct.middleware(),
 		reportStreams(),
-	)...).CompleteForTesting(runCtx)
+	), withoutRequestLogs()...)...).CompleteForTesting(runCtx)
 	if err != nil {
 		stopWithCtx()
 		cancelRun()
