@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -35,9 +36,15 @@ const (
 	indexBySubject = "relationships_by_subject"
 )
 
+// numRelColumns counts the columns of a relationship's key.
+const numRelColumns = 6
+
 var (
 	byResourceColumns = []string{colNamespace, colObjectID, colRelation, colSubjectNamespace, colSubjectObjectID, colSubjectRelation}
 	bySubjectColumns  = []string{colSubjectNamespace, colSubjectObjectID, colSubjectRelation, colNamespace, colObjectID, colRelation}
+
+	orderByResource = " ORDER BY " + strings.Join(byResourceColumns, ", ")
+	orderBySubject  = " ORDER BY " + strings.Join(bySubjectColumns, ", ")
 )
 
 // relQuery builds the SQL of one relationship read. Every read filters on
@@ -46,18 +53,57 @@ var (
 type relQuery struct {
 	where  []string
 	args   []any
-	static map[string]string // columns whose value the filter fixes
-	varies map[string]bool   // columns the filter leaves free
-	index  string            // INDEXED BY, when the access path is known
+	static [numRelColumns]string // the value the filter fixes, per column (colIndex)
+	fixed  uint8                 // the columns whose value the filter fixes, a bit each
+	varies uint8                 // the columns the filter leaves free
+	index  string                // INDEXED BY, when the access path is known
 }
 
 func newRelQuery(rev revision) *relQuery {
-	return &relQuery{
-		where:  []string{"created_txn <= ?", "deleted_txn > ?"},
-		args:   []any{int64(rev), int64(rev)},
-		static: map[string]string{},
-		varies: map[string]bool{},
+	q := &relQuery{}
+	q.where = append(make([]string, 0, 8), "created_txn <= ?", "deleted_txn > ?")
+	q.args = append(make([]any, 0, 8), int64(rev), int64(rev))
+	return q
+}
+
+// colIndex numbers the relationship columns (bits of relQuery's fixed and
+// varies); -1 for any other column.
+func colIndex(col string) int {
+	switch col {
+	case colNamespace:
+		return 0
+	case colObjectID:
+		return 1
+	case colRelation:
+		return 2
+	case colSubjectNamespace:
+		return 3
+	case colSubjectObjectID:
+		return 4
+	case colSubjectRelation:
+		return 5
 	}
+	return -1
+}
+
+// eqCond is "col = ?", without building the string for the relationship
+// columns (a read builds its SQL on every call).
+func eqCond(col string) string {
+	switch col {
+	case colNamespace:
+		return colNamespace + " = ?"
+	case colObjectID:
+		return colObjectID + " = ?"
+	case colRelation:
+		return colRelation + " = ?"
+	case colSubjectNamespace:
+		return colSubjectNamespace + " = ?"
+	case colSubjectObjectID:
+		return colSubjectObjectID + " = ?"
+	case colSubjectRelation:
+		return colSubjectRelation + " = ?"
+	}
+	return col + " = ?"
 }
 
 func (q *relQuery) and(cond string, args ...any) {
@@ -66,25 +112,34 @@ func (q *relQuery) and(cond string, args ...any) {
 }
 
 func (q *relQuery) eq(col, value string) {
-	q.and(col+" = ?", value)
+	q.and(eqCond(col), value)
 	q.fix(col, value)
 }
 
 func (q *relQuery) fix(col, value string) {
-	if q.varies[col] {
+	i := colIndex(col)
+	if i < 0 || q.varies&(1<<i) != 0 {
 		return
 	}
-	if v, ok := q.static[col]; ok && v != value {
-		delete(q.static, col)
-		q.varies[col] = true
+	if q.fixed&(1<<i) != 0 && q.static[i] != value {
+		q.vary(col)
 		return
 	}
-	q.static[col] = value
+	q.fixed |= 1 << i
+	q.static[i] = value
 }
 
 func (q *relQuery) vary(col string) {
-	delete(q.static, col)
-	q.varies[col] = true
+	if i := colIndex(col); i >= 0 {
+		q.fixed &^= 1 << i
+		q.varies |= 1 << i
+	}
+}
+
+// fixes reports whether the filter fixes col's value.
+func (q *relQuery) fixes(col string) bool {
+	i := colIndex(col)
+	return i >= 0 && q.fixed&(1<<i) != 0
 }
 
 // in adds "col IN (...)". The list is padded (repeating its last value) to
@@ -96,11 +151,6 @@ func (q *relQuery) in(col string, values []string) string {
 	if n > 1 && n <= 1024 {
 		padded = 1 << bits.Len(uint(n-1))
 	}
-	var sb strings.Builder
-	sb.WriteString(col)
-	sb.WriteString(" IN (?")
-	sb.WriteString(strings.Repeat(",?", padded-1))
-	sb.WriteString(")")
 	for _, v := range values {
 		q.args = append(q.args, v)
 	}
@@ -112,7 +162,32 @@ func (q *relQuery) in(col string, values []string) string {
 	} else {
 		q.vary(col)
 	}
-	return sb.String()
+	return inCond(col, padded)
+}
+
+// inConds holds the "col IN (?, ...)" conditions built so far, by column
+// and length: a few dozen, given the padding.
+var inConds sync.Map // inKey -> string
+
+type inKey struct {
+	col string
+	n   int
+}
+
+func inCond(col string, n int) string {
+	if c, ok := inConds.Load(inKey{col, n}); ok {
+		return c.(string)
+	}
+	var sb strings.Builder
+	sb.WriteString(col)
+	sb.WriteString(" IN (?")
+	sb.WriteString(strings.Repeat(",?", n-1))
+	sb.WriteString(")")
+	if n > 1024 {
+		return sb.String() // not padded: too many lengths to keep
+	}
+	c, _ := inConds.LoadOrStore(inKey{col, n}, sb.String())
+	return c.(string)
 }
 
 // prefix adds a range condition for IDs starting with p, which (unlike
@@ -206,9 +281,16 @@ func (q *relQuery) subjectSelectors(selectors []datastore.SubjectsSelector) {
 			q.vary(colSubjectObjectID)
 		}
 	}
-	ors := make([]string, 0, len(selectors))
-	for _, sel := range selectors {
-		var ands []string
+	// One condition, built in one buffer: a check reads with one selector
+	// on every dispatch.
+	var sb strings.Builder
+	sb.Grow(128)
+	sb.WriteByte('(')
+	for i, sel := range selectors {
+		if i > 0 {
+			sb.WriteString(" OR ")
+		}
+		ands := make([]string, 0, 3)
 		if sel.OptionalSubjectType != "" {
 			ands = append(ands, colSubjectNamespace+" = ?")
 			q.args = append(q.args, sel.OptionalSubjectType)
@@ -240,9 +322,17 @@ func (q *relQuery) subjectSelectors(selectors []datastore.SubjectsSelector) {
 		if len(ands) == 0 {
 			ands = append(ands, "1")
 		}
-		ors = append(ors, "("+strings.Join(ands, " AND ")+")")
+		sb.WriteByte('(')
+		for j, a := range ands {
+			if j > 0 {
+				sb.WriteString(" AND ")
+			}
+			sb.WriteString(a)
+		}
+		sb.WriteByte(')')
 	}
-	q.where = append(q.where, "("+strings.Join(ors, " OR ")+")")
+	sb.WriteByte(')')
+	q.where = append(q.where, sb.String())
 }
 
 // sameTypeIDs returns the subject type of selectors and the IDs they name,
@@ -291,7 +381,7 @@ func (q *relQuery) cursor(c options.Cursor, order options.SortOrder, op string) 
 	var names []string
 	var args []any
 	for _, col := range cols {
-		if _, ok := q.static[col]; ok {
+		if q.fixes(col) {
 			continue
 		}
 		names = append(names, col)
@@ -309,6 +399,7 @@ func (q *relQuery) cursor(c options.Cursor, order options.SortOrder, op string) 
 
 func (q *relQuery) sql(order options.SortOrder, limit *uint64) string {
 	var sb strings.Builder
+	sb.Grow(512)
 	sb.WriteString("SELECT ")
 	sb.WriteString(relColumns)
 	sb.WriteString(" FROM relationships")
@@ -317,12 +408,17 @@ func (q *relQuery) sql(order options.SortOrder, limit *uint64) string {
 		sb.WriteString(q.index)
 	}
 	sb.WriteString(" WHERE ")
-	sb.WriteString(strings.Join(q.where, " AND "))
+	for i, w := range q.where {
+		if i > 0 {
+			sb.WriteString(" AND ")
+		}
+		sb.WriteString(w)
+	}
 	switch order {
 	case options.ByResource:
-		sb.WriteString(" ORDER BY " + strings.Join(byResourceColumns, ", "))
+		sb.WriteString(orderByResource)
 	case options.BySubject:
-		sb.WriteString(" ORDER BY " + strings.Join(bySubjectColumns, ", "))
+		sb.WriteString(orderBySubject)
 	}
 	if limit != nil {
 		sb.WriteString(" LIMIT ")

@@ -290,7 +290,7 @@ func (r *reader) queryDefinitions(ctx context.Context, table string, names []str
 	query := `SELECT name, definition, created_txn FROM ` + table + ` WHERE created_txn <= ? AND deleted_txn > ?`
 	args := []any{int64(r.rev), int64(r.rev)}
 	if names != nil {
-		q := &relQuery{static: map[string]string{}, varies: map[string]bool{}}
+		q := &relQuery{}
 		query += " AND " + q.in("name", names)
 		args = append(args, q.args...)
 	}
