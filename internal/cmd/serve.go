@@ -54,7 +54,10 @@ func tuneGC(getenv func(string) string) (percent int, fromEnv bool) {
 // spans on the global provider, per call and per dispatch, and until a
 // provider is set it builds a placeholder span for each, in case one comes
 // later: 5-7% of the bytes a dataset `view` check allocated
-// (BENCHMARKS.md, "SpiceDB's request logs and spans").
+// (BENCHMARKS.md, "SpiceDB's request logs and spans"). Should serve ever
+// export traces, its provider goes here instead: the global provider hands
+// the tracers taken before (SpiceDB's, at package init) to the first
+// provider set, and only to it.
 func noTraces() { otel.SetTracerProvider(noop.NewTracerProvider()) }
 
 // adaptProcs starts, unless turned off or GOMAXPROCS is set, the

@@ -29,7 +29,7 @@ import (
 // BENCHMARKS.md) while going through everything SpiceDB does to a call:
 // its whole middleware chain (authentication with the preshared key,
 // request validation, the datastore, dispatcher and consistency set-up,
-// metrics, logging) and the method itself.
+// metrics) and the method itself.
 //
 // SpiceDB's server package does not export its services, so the way in is
 // the chain itself: capture is the outermost of SpiceDB's unary

@@ -13,9 +13,10 @@ import (
 	"google.golang.org/grpc/metadata"
 )
 
-// Without SpiceDB's request-log middlewares (logs.go) the chains still
-// answer, unary calls and streams alike, and SpiceDB's request ID
-// middleware, which stays, still reports the caller's request ID.
+// Without SpiceDB's request-log middlewares (logs.go; that they are gone:
+// TestWithoutRequestLogsTakesThemOutOfBothChains) the chains still answer,
+// unary calls and streams alike, and SpiceDB's request ID middleware, which
+// stays, still reports the caller's request ID.
 func TestCallsKeepTheirRequestIDWithoutRequestLogs(t *testing.T) {
 	_, _, _, viaGRPC := bothConns(t, "doc0")
 	ctx := metadata.AppendToOutgoingContext(t.Context(), "x-request-id", "req-42")

@@ -19,7 +19,9 @@
 // so Hold raises the average: it keeps goroutines parked with a stack in
 // use just under the size it is asked for, as many as the runtime's own
 // figures of its last collection (the stack it scanned, the goroutines
-// alive) say it takes, recomputed after each collection. When the
+// alive) say it takes, recomputed after each collection (fewer only when
+// two in a row say so: a burst of goroutines gone by the time it reads
+// the figures makes one look deep enough). When the
 // process's goroutines are deep enough on their own, it parks none; when
 // it would take more than 8 MiB of parked stacks (a process with thousands
 // of goroutines of its own, connections), none either, and the runtime's
@@ -33,7 +35,6 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
-	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
 	"strings"
@@ -67,22 +68,12 @@ var ErrUnsupported = errors.New("stacks: the runtime does not report its startin
 
 // followsAverage tells whether the runtime sizes new goroutines by the
 // average stack: GODEBUG's adaptivestackstart, which the runtime reads
-// once, at start, from the binary's default (//go:debug directives and
-// go.mod's godebug lines) and then the environment, and never again.
-var followsAverage = adaptiveStackStart(defaultGODEBUG(), os.Getenv("GODEBUG"))
-
-func defaultGODEBUG() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return ""
-	}
-	for _, s := range info.Settings {
-		if s.Key == "DefaultGODEBUG" {
-			return s.Value
-		}
-	}
-	return ""
-}
+// once, at start, from the environment, and never again. (Its compile-time
+// default cannot name it: //go:debug and go.mod's godebug lines accept only
+// the settings of internal/godebugs, which it is not among. A linker flag
+// setting runtime.godebugDefault could; Hold does not see that one, and
+// then parks up to 8 MiB of stacks for nothing.)
+var followsAverage = adaptiveStackStart(os.Getenv("GODEBUG"))
 
 // adaptiveStackStart reads adaptivestackstart from GODEBUG settings the
 // way the runtime does (runtime1.go, parsegodebug): each string left to
@@ -172,6 +163,12 @@ func Hold(ctx context.Context, start uint64) error {
 	// deep: the one under way then may have scanned some shallow, and
 	// shallow newcomers pull the average down. Otherwise any new one.
 	from := uint64(1)
+	// shrink is what a reading that wanted fewer goroutines wanted (-1:
+	// none pending). It takes two readings in a row to hold fewer: goroutines
+	// that a collection scanned and that are gone when Hold reads its
+	// figures (a burst of requests, a bulk import) make the stack look deep
+	// for the ones left, once.
+	shrink := -1
 	tick := time.NewTicker(checkEvery)
 	defer tick.Stop()
 	for {
@@ -194,7 +191,16 @@ func Hold(ctx context.Context, start uint64) error {
 			continue
 		}
 		from = r.cycles + 1
-		if want := next(n, r, start, inUse); want != n {
+		want := next(n, r, start, inUse)
+		switch {
+		case want < n && shrink < 0:
+			shrink = want
+			continue
+		case want < n:
+			want = max(want, shrink)
+		}
+		shrink = -1
+		if want != n {
 			hold(want)
 			from = 0
 		}
