@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -391,6 +394,23 @@ func TestMetricsCountRequestsDecisionsAndErrors(t *testing.T) {
 	assert.Contains(t, m, `spicegate_errors_total{code="invalid_argument"} 1`)
 	assert.Contains(t, m, `spicegate_http_requests_total{code="200",route="POST /v1/check"} 2`)
 	assert.Contains(t, m, `spicegate_http_request_duration_seconds_count{route="POST /v1/check"} 3`)
+}
+
+// /metrics serves the Gatherer it is given (the service adds SpiceDB's
+// registry); a family that fails to gather is left out, not a 500 that
+// hides the others.
+func TestMetricsServeTheGathererAndSurviveAFailingOne(t *testing.T) {
+	registry := prometheus.NewRegistry()
+	failing := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		return nil, errors.New("a collector failed")
+	})
+	extra := prometheus.NewRegistry()
+	extra.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "spicedb_like_total", Help: "another registry's"}))
+	a, _ := serveAPI(t, httpapi.Config{Registry: registry, Gatherer: prometheus.Gatherers{registry, extra, failing}})
+	a.ok("GET", "/metrics", "", http.StatusOK)
+	m := a.ok("GET", "/metrics", "", http.StatusOK).raw
+	assert.Contains(t, m, "spicedb_like_total 0")
+	assert.Contains(t, m, `spicegate_http_requests_total{code="200",route="GET /metrics"} 1`, "the API's own, in Registry")
 }
 
 // TestOpenAPIDocumentsEveryRoute: every registered route is in the

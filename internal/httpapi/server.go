@@ -70,6 +70,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Registry receives the API's metrics; nil makes a new one.
 	Registry *prometheus.Registry
+	// Gatherer is what /metrics serves; nil serves Registry. The service
+	// adds the process's default registry, where the embedded SpiceDB
+	// (gRPC, dispatch, datastore) and the Go runtime register.
+	Gatherer prometheus.Gatherer
 	// MaxBodyBytes bounds request bodies (DefaultMaxBodyBytes when 0).
 	MaxBodyBytes int64
 	// Ready reports whether the service can answer (for /readyz); nil
@@ -129,6 +133,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Gatherer == nil {
+		cfg.Gatherer = cfg.Registry
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
@@ -319,7 +326,12 @@ func (s *Server) register() {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	s.handlePublic(http.MethodGet, "/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP)
+	// A metric that fails to gather (a collector of the default registry
+	// reporting the same series twice) is logged and left out, not a 500
+	// that hides every other.
+	s.handlePublic(http.MethodGet, "/metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError, ErrorLog: promLog{s.cfg.Logger},
+	}).ServeHTTP)
 	s.handlePublic(http.MethodGet, "/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
@@ -377,3 +389,8 @@ func (s *Server) allowedMethods(r *http.Request) []string {
 	slices.Sort(allowed)
 	return allowed
 }
+
+// promLog passes promhttp's gathering errors to the API's logger.
+type promLog struct{ log *slog.Logger }
+
+func (l promLog) Println(v ...any) { l.log.Warn("metrics: " + fmt.Sprint(v...)) }

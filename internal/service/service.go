@@ -12,13 +12,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
 
 	"github.com/spicegate/spicegate/client"
@@ -335,8 +336,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 		return nil, err
 	}
 
+	// Spicegate's own metrics; /metrics serves them with the process's
+	// default registry: the Go runtime's and process's collectors and the
+	// embedded SpiceDB's metrics (gRPC calls, dispatch, the datastore)
+	// register there.
 	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "spicegate_goroutine_stack_holders",
 			Help: "Goroutines parked to keep new goroutines' starting stack at --goroutine-stack-start (counted in go_goroutines too).",
@@ -351,6 +356,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err e
 		}
 	}
 	api := httpapi.New(httpapi.Config{Client: s.client, Tokens: tokens, Logger: log, Registry: registry,
+		Gatherer:       prometheus.Gatherers{registry, withoutFamilies{prometheus.DefaultGatherer, undisclosedMetrics}},
 		RequestTimeout: cfg.HTTPRequestTimeout, MaxInFlight: cfg.HTTPMaxInFlight})
 	s.http = newHTTPServer(api.Handler(), cfg.HTTPRequestTimeout)
 	s.http.RegisterOnShutdown(api.StopStreams)
@@ -515,4 +521,20 @@ func newHTTPServer(h http.Handler, requestTimeout time.Duration) *http.Server {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
+}
+
+// undisclosedMetrics are left out of the unauthenticated /metrics, which
+// discloses no connection details: SpiceDB's environment, with the host's
+// name and the datastore's ID.
+var undisclosedMetrics = map[string]bool{"spicedb_environment_info": true}
+
+// withoutFamilies gathers what g does but the metric families named.
+type withoutFamilies struct {
+	g     prometheus.Gatherer
+	names map[string]bool
+}
+
+func (w withoutFamilies) Gather() ([]*dto.MetricFamily, error) {
+	families, err := w.g.Gather()
+	return slices.DeleteFunc(families, func(f *dto.MetricFamily) bool { return w.names[f.GetName()] }), err
 }

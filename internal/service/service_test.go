@@ -402,3 +402,33 @@ func TestASignalDrainsBeforeSpiceDBStops(t *testing.T) {
 		t.Fatal("Wait did not return once the request was answered")
 	}
 }
+
+// /metrics serves Spicegate's metrics with the embedded SpiceDB's (its gRPC
+// calls, dispatch, datastore) and the Go runtime's, each family once.
+func TestMetricsIncludeTheEmbeddedSpiceDBs(t *testing.T) {
+	cfg := service.Config{GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "k", DatastoreEngine: "memory",
+		HTTPTokens: []string{"tok-0123456789abcdef"}, Seed: "demo", ShutdownTimeout: 5 * time.Second}
+	svc, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc.Stop() })
+	base := "http://" + svc.HTTPAddr()
+	code, _ := get(t, base+"/v1/check", "tok-0123456789abcdef")
+	require.Equal(t, http.StatusOK, code)
+
+	resp, err := http.Get(base + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	metrics := string(body)
+	for _, family := range []string{
+		"spicegate_http_requests_total", "spicegate_goroutine_stack_holders", // Spicegate's
+		"grpc_server_handled_total", "spicedb_middleware_consistency_assigned_total", // SpiceDB's
+		"go_goroutines", "process_resident_memory_bytes", // the runtime's and the process's
+	} {
+		assert.Equal(t, 1, strings.Count(metrics, "# TYPE "+family+" "), family)
+	}
+	assert.Contains(t, metrics, `grpc_method="CheckPermission"`, "the HTTP check went through SpiceDB's chain")
+	assert.NotContains(t, metrics, "spicedb_environment_info", "the host's name, unauthenticated")
+}
