@@ -14,33 +14,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 (($# > 0)) || { echo "usage: $0 NAME=BINARY['ENV=VALUE ...'] ..." >&2; exit 2; }
-PEER=${PEERBENCH:-../shared/peerbench}
 ROUNDS=${ROUNDS:-2}
 ONLY=${ONLY:-deploy,view,delete}
 # The iterations of run-spicegate.sh's single checks unless ITERS says otherwise.
 read -ra ITERS <<<"${ITERS:--deployn 2000 -deploywarm 200 -viewn 1000 -viewwarm 100 -deleten 500 -deletewarm 50}"
 OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/bench-peer-ab.XXXXXX")}
-mkdir -p "$OUT"
-(cd "$PEER/spicedb" && go build -o "$OUT/spicedb-bench" .)
-grpc=127.0.0.1:15651 http=127.0.0.1:15680 key=benchpeer
-pid=
+source scripts/peer-serve.sh
 trap '[[ -z $pid ]] || kill $pid 2>/dev/null || true' EXIT
 
 for round in $(seq 1 "$ROUNDS"); do
 	for variant in "$@"; do
-		read -r spec settings <<<"$variant"
-		name=${spec%%=*} bin=${spec#*=}
-		rm -f "$OUT"/sg.db*
-		# shellcheck disable=SC2086 # settings are words on purpose
-		env ${settings:-} "$bin" serve --no-seed --datastore-path "$OUT/sg.db" --grpc-addr $grpc \
-			--http-addr $http --preshared-key $key >"$OUT/serve-$name.log" 2>&1 &
-		pid=$!
-		for _ in $(seq 1 120); do curl -fsS "http://$http/healthz" >/dev/null 2>&1 && break; sleep 0.5; done
+		peer_serve "$variant"
 		"$OUT/spicedb-bench" -endpoint $grpc -key $key -name "$name" -no-schema -only "$ONLY" "${ITERS[@]}" \
 			-out "$OUT/results.jsonl" 2>&1 | grep -E " (seq|par8) " | sed "s/^/$name round $round: /" | tee -a "$OUT/results.txt"
-		kill $pid
-		wait $pid 2>/dev/null || true
-		pid=
+		peer_stop
 	done
 done
 echo "results: $OUT/results.txt"

@@ -17,28 +17,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 (($# > 0)) || { echo "usage: $0 NAME=BINARY['ENV=VALUE ...'] ..." >&2; exit 2; }
-PEER=${PEERBENCH:-../shared/peerbench}
 ROUNDS=${ROUNDS:-3} N=${N:-20000} WARM=${WARM:-4000} WL=${WL:-view}
 OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/bench-peer-cpu.XXXXXX")}
-mkdir -p "$OUT"
-(cd "$PEER/spicedb" && go build -o "$OUT/spicedb-bench" .)
-grpc=127.0.0.1:15651 http=127.0.0.1:15680 key=benchpeer
+source scripts/peer-serve.sh
 ticks=$(getconf CLK_TCK)
-pid= sampler=
+sampler=
 trap '[[ -z $sampler ]] || kill $sampler 2>/dev/null || true; [[ -z $pid ]] || kill $pid 2>/dev/null || true' EXIT
 
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system, in clock ticks
 
 for round in $(seq 1 "$ROUNDS"); do
 	for variant in "$@"; do
-		read -r spec settings <<<"$variant"
-		name=${spec%%=*} bin=${spec#*=}
-		rm -f "$OUT"/sg.db*
-		# shellcheck disable=SC2086 # settings are words on purpose
-		env ${settings:-} "$bin" serve --no-seed --datastore-path "$OUT/sg.db" --grpc-addr $grpc \
-			--http-addr $http --preshared-key $key >"$OUT/serve-$name.log" 2>&1 &
-		pid=$!
-		for _ in $(seq 1 120); do curl -fsS "http://$http/healthz" >/dev/null 2>&1 && break; sleep 0.5; done
+		peer_serve "$variant"
 		(while cpu $pid 2>/dev/null; do sleep 0.25; done) >"$OUT/samples.txt" &
 		sampler=$!
 		line=$("$OUT/spicedb-bench" -endpoint $grpc -key $key -name "$name" -no-schema -only "$WL" -modes seq \
@@ -56,9 +46,7 @@ for round in $(seq 1 "$ROUNDS"); do
 		p50=$(grep -oE "p50= *[0-9.]+us" <<<"$line" | tr -d ' ')
 		us=$(((end - start) * 1000000 / ticks / (N + WARM)))
 		echo "$name round $round: $WL $p50 server CPU per check ${us}us" | tee -a "$OUT/results.txt"
-		kill $pid
-		wait $pid 2>/dev/null || true
-		pid=
+		peer_stop
 	done
 done
 echo "results: $OUT/results.txt"

@@ -44,9 +44,17 @@ func get(t *testing.T, url, token string, rev ...client.Revision) (int, string) 
 	return resp.StatusCode, string(b)
 }
 
+// demoConfig is an embedded service on the memory engine with one HTTP
+// token (tok-0123456789abcdef) and free ports; tests set what they need.
+func demoConfig(t *testing.T) service.Config {
+	return service.Config{GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "k", DatastoreEngine: "memory",
+		HTTPTokens: []string{"tok-0123456789abcdef"}}
+}
+
 func TestEmbeddedServiceServesAndStopsCleanly(t *testing.T) {
-	cfg := service.Config{GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "k", DatastoreEngine: "memory",
-		HTTPTokens: []string{"tok-0123456789abcdef"}, Seed: "demo", ShutdownTimeout: 5 * time.Second}
+	cfg := demoConfig(t)
+	cfg.Seed = "demo"
+	cfg.ShutdownTimeout = 5 * time.Second
 	svc, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	base := "http://" + svc.HTTPAddr()
@@ -183,8 +191,8 @@ func TestTakenPortsFailFast(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = taken.Close() })
-	base := service.Config{GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "k", DatastoreEngine: "memory",
-		HTTPTokens: []string{"tok-0123456789abcdef"}, Seed: "demo"}
+	base := demoConfig(t)
+	base.Seed = "demo"
 	for setting, mutate := range map[string]func(*service.Config){
 		"http-addr": func(c *service.Config) { c.HTTPAddr = taken.Addr().String() },
 		"grpc-addr": func(c *service.Config) { c.GRPCAddr = taken.Addr().String() },
@@ -256,8 +264,9 @@ func TestTheDefaultKeepsItsDataInAFile(t *testing.T) {
 // TestTheSupportAccountIsOneSetting: a seed naming another support account
 // than the service's is refused, and organizations list the configured one.
 func TestTheSupportAccountIsOneSetting(t *testing.T) {
-	cfg := service.Config{GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "k", DatastoreEngine: "memory",
-		HTTPTokens: []string{"tok-0123456789abcdef"}, Seed: "demo", SupportUser: "vendor-desk"}
+	cfg := demoConfig(t)
+	cfg.Seed = "demo"
+	cfg.SupportUser = "vendor-desk"
 	_, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
 	require.ErrorContains(t, err, "--support-user")
 
@@ -277,8 +286,8 @@ func TestTheSupportAccountIsOneSetting(t *testing.T) {
 // cut off once the read timeout (the request timeout + 5 s) passes: it
 // holds no connection, unauthenticated, forever.
 func TestAClientStalledMidBodyIsCutOff(t *testing.T) {
-	cfg := service.Config{GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "k", DatastoreEngine: "memory",
-		HTTPTokens: []string{"tok-0123456789abcdef"}, HTTPRequestTimeout: time.Second}
+	cfg := demoConfig(t)
+	cfg.HTTPRequestTimeout = time.Second
 	svc, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Stop() })
@@ -323,8 +332,9 @@ func sendHalf(t *testing.T, addr, path, body string) (finish func() (int, string
 }
 
 func TestStopDrainsARequestInFlight(t *testing.T) {
-	cfg := service.Config{GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "k", DatastoreEngine: "memory",
-		HTTPTokens: []string{"tok-0123456789abcdef"}, Seed: "demo", ShutdownTimeout: 15 * time.Second}
+	cfg := demoConfig(t)
+	cfg.Seed = "demo"
+	cfg.ShutdownTimeout = 15 * time.Second
 	svc, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Stop() })
@@ -373,8 +383,9 @@ func TestStopDrainsARequestInFlight(t *testing.T) {
 // HTTP API has drained (it once stopped with the context, at once, and the
 // request in flight failed).
 func TestASignalDrainsBeforeSpiceDBStops(t *testing.T) {
-	cfg := service.Config{GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "k", DatastoreEngine: "memory",
-		HTTPTokens: []string{"tok-0123456789abcdef"}, Seed: "demo", ShutdownTimeout: 15 * time.Second}
+	cfg := demoConfig(t)
+	cfg.Seed = "demo"
+	cfg.ShutdownTimeout = 15 * time.Second
 	ctx, signal := context.WithCancel(t.Context())
 	defer signal()
 	svc, err := service.Start(ctx, cfg, slog.New(slog.DiscardHandler))
@@ -406,8 +417,9 @@ func TestASignalDrainsBeforeSpiceDBStops(t *testing.T) {
 // /metrics serves Spicegate's metrics with the embedded SpiceDB's (its gRPC
 // calls, dispatch, datastore) and the Go runtime's, each family once.
 func TestMetricsIncludeTheEmbeddedSpiceDBs(t *testing.T) {
-	cfg := service.Config{GRPCAddr: spicedbtest.FreeAddr(t), HTTPAddr: "127.0.0.1:0", PresharedKey: "k", DatastoreEngine: "memory",
-		HTTPTokens: []string{"tok-0123456789abcdef"}, Seed: "demo", ShutdownTimeout: 5 * time.Second}
+	cfg := demoConfig(t)
+	cfg.Seed = "demo"
+	cfg.ShutdownTimeout = 5 * time.Second
 	svc, err := service.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Stop() })
